@@ -23,8 +23,9 @@ Clock& real_clock();
 // A clock that only moves when told to; sleep_for advances it instantly.
 class FakeClock final : public Clock {
  public:
-  explicit FakeClock(std::chrono::system_clock::time_point start = std::chrono::system_clock::time_point{
-                         std::chrono::seconds{1'800'000'000}});
+  explicit FakeClock(
+      std::chrono::system_clock::time_point start = std::chrono::system_clock::time_point{
+          std::chrono::seconds{1'800'000'000}});
   std::chrono::system_clock::time_point now() const override;
   std::chrono::steady_clock::time_point steady_now() const override;
   void sleep_for(std::chrono::nanoseconds duration) override;

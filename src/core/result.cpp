@@ -6,18 +6,30 @@ namespace dbops {
 
 std::string_view error_code_name(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kInvalidArgument: return "invalid_argument";
-    case ErrorCode::kConfig: return "config";
-    case ErrorCode::kNotFound: return "not_found";
-    case ErrorCode::kCheckFailed: return "check_failed";
-    case ErrorCode::kIo: return "io";
-    case ErrorCode::kTimeout: return "timeout";
-    case ErrorCode::kUnavailable: return "unavailable";
-    case ErrorCode::kCancelled: return "cancelled";
-    case ErrorCode::kConflict: return "conflict";
-    case ErrorCode::kCorrupt: return "corrupt";
-    case ErrorCode::kUnsupported: return "unsupported";
-    case ErrorCode::kInternal: return "internal";
+    case ErrorCode::kInvalidArgument:
+      return "invalid_argument";
+    case ErrorCode::kConfig:
+      return "config";
+    case ErrorCode::kNotFound:
+      return "not_found";
+    case ErrorCode::kCheckFailed:
+      return "check_failed";
+    case ErrorCode::kIo:
+      return "io";
+    case ErrorCode::kTimeout:
+      return "timeout";
+    case ErrorCode::kUnavailable:
+      return "unavailable";
+    case ErrorCode::kCancelled:
+      return "cancelled";
+    case ErrorCode::kConflict:
+      return "conflict";
+    case ErrorCode::kCorrupt:
+      return "corrupt";
+    case ErrorCode::kUnsupported:
+      return "unsupported";
+    case ErrorCode::kInternal:
+      return "internal";
   }
   return "internal";
 }
@@ -25,12 +37,15 @@ std::string_view error_code_name(ErrorCode code) {
 int exit_code_for(ErrorCode code) {
   switch (code) {
     case ErrorCode::kCheckFailed:
-    case ErrorCode::kCorrupt: return 1;
+    case ErrorCode::kCorrupt:
+      return 1;
     case ErrorCode::kInvalidArgument:
     case ErrorCode::kConfig:
     case ErrorCode::kNotFound:
-    case ErrorCode::kUnsupported: return 2;
-    default: return 3;
+    case ErrorCode::kUnsupported:
+      return 2;
+    default:
+      return 3;
   }
 }
 
@@ -69,7 +84,7 @@ Error errno_error(std::string_view what, int err) {
   std::string msg(what);
   msg += ": ";
   msg += std::strerror(err);
-  return Error{.code = ErrorCode::kIo, .message = std::move(msg)};
+  return make_error(ErrorCode::kIo, std::move(msg));
 }
 
 }  // namespace dbops

@@ -57,12 +57,27 @@ template <typename T>
 using Result = std::expected<T, Error>;
 using Status = std::expected<void, Error>;
 
-inline std::unexpected<Error> fail(ErrorCode code, std::string message) {
-  return std::unexpected<Error>(Error{.code = code, .message = std::move(message)});
+inline Error make_error(ErrorCode code, std::string message) {
+  Error error;
+  error.code = code;
+  error.message = std::move(message);
+  return error;
 }
-inline std::unexpected<Error> fail(Error error) { return std::unexpected<Error>(std::move(error)); }
+inline std::unexpected<Error> fail(ErrorCode code, std::string message) {
+  return std::unexpected<Error>(make_error(code, std::move(message)));
+}
+inline std::unexpected<Error> fail(ErrorCode code, std::string message, std::string hint) {
+  Error error = make_error(code, std::move(message));
+  error.hint = std::move(hint);
+  return std::unexpected<Error>(std::move(error));
+}
+inline std::unexpected<Error> fail(Error error) {
+  return std::unexpected<Error>(std::move(error));
+}
 
-inline Status ok() { return {}; }
+inline Status ok() {
+  return {};
+}
 
 // Turns errno into an Error: "<what>: <strerror>".
 Error errno_error(std::string_view what, int err);
@@ -71,9 +86,9 @@ Error errno_error(std::string_view what, int err);
 
 // Evaluates a Status/Result expression and returns its error from the current
 // function when it failed.
-#define DBOPS_TRY(expr)                                                  \
-  do {                                                                   \
-    auto&& dbops_try_result_ = (expr);                                   \
+#define DBOPS_TRY(expr)                                                                   \
+  do {                                                                                    \
+    auto&& dbops_try_result_ = (expr);                                                    \
     if (!dbops_try_result_) return std::unexpected(std::move(dbops_try_result_).error()); \
   } while (false)
 
@@ -81,7 +96,7 @@ Error errno_error(std::string_view what, int err);
 #define DBOPS_CONCAT_(a, b) DBOPS_CONCAT_INNER_(a, b)
 // DBOPS_ASSIGN(auto x, expr): assigns the value of a Result or returns its error.
 #define DBOPS_ASSIGN(lhs, expr) DBOPS_ASSIGN_IMPL_(DBOPS_CONCAT_(dbops_r_, __LINE__), lhs, expr)
-#define DBOPS_ASSIGN_IMPL_(tmp, lhs, expr)                         \
-  auto tmp = (expr);                                               \
-  if (!tmp) return std::unexpected(std::move(tmp).error());        \
+#define DBOPS_ASSIGN_IMPL_(tmp, lhs, expr)                  \
+  auto tmp = (expr);                                        \
+  if (!tmp) return std::unexpected(std::move(tmp).error()); \
   lhs = std::move(*tmp)

@@ -1,0 +1,793 @@
+#include "cli/app.hpp"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cli/output.hpp"
+#include "core/clock.hpp"
+#include "core/config/config.hpp"
+#include "core/config/schema.hpp"
+#include "core/log.hpp"
+#include "core/strings.hpp"
+#include "engine/engine.hpp"
+#include "notify/notifier.hpp"
+#include "ops/register.hpp"
+#include "runtime/runner.hpp"
+#include "store/store.hpp"
+
+#ifndef DBOPS_VERSION
+#define DBOPS_VERSION "0.0.0"
+#endif
+#ifndef DBOPS_GIT_COMMIT
+#define DBOPS_GIT_COMMIT "unknown"
+#endif
+
+namespace dbops::cli {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+struct Globals {
+  std::string config_path;
+  std::string output = "table";
+  std::string log_level = "warn";
+  bool no_color = false;
+};
+
+// State shared by the commands of one invocation: the config and the store,
+// loaded on first use.
+class Session {
+ public:
+  explicit Session(Globals& g) : g_(g) {}
+
+  OutputFormat format() const {
+    return g_.output == "json" ? OutputFormat::kJson : OutputFormat::kTable;
+  }
+  bool color() const { return !g_.no_color && isatty(STDOUT_FILENO) && !std::getenv("NO_COLOR"); }
+
+  Result<const config::Config*> config(std::vector<config::Problem>* problems = nullptr) {
+    if (config_) return &*config_;
+    config::LoadOptions options;
+    options.engines = engine::Registry::global().shapes();
+    auto loaded =
+        config::load_config(config::resolve_config_path(g_.config_path), options, problems);
+    if (!loaded) return std::unexpected(std::move(loaded).error());
+    config_ = std::move(*loaded);
+    return &*config_;
+  }
+
+  Result<store::Store*> store() {
+    if (store_) return store_.get();
+    DBOPS_ASSIGN(const config::Config* c, config());
+    DBOPS_ASSIGN(store_, store::open_store(c->state));
+    return store_.get();
+  }
+
+  runtime::JobKindRegistry& kinds() {
+    if (kinds_.all().empty()) ops::register_job_kinds(kinds_);
+    return kinds_;
+  }
+
+  // Targets chosen by --target and --tag (all targets when neither is given).
+  Result<std::vector<const config::Target*>> select_targets(const std::vector<std::string>& names,
+                                                            const std::vector<std::string>& tags) {
+    DBOPS_ASSIGN(const config::Config* c, config());
+    std::vector<const config::Target*> out;
+    for (const auto& name : names) {
+      const config::Target* t = c->find_target(name);
+      if (!t) {
+        std::vector<std::string> known;
+        for (const auto& x : c->targets) known.push_back(x.name);
+        std::string msg = "unknown target \"" + name + "\"";
+        if (auto guess = did_you_mean(name, known)) msg += " (did you mean \"" + *guess + "\"?)";
+        return fail(ErrorCode::kNotFound, msg, "the config defines: " + join(known, ", "));
+      }
+      out.push_back(t);
+    }
+    if (names.empty()) {
+      for (const auto& t : c->targets) out.push_back(&t);
+    }
+    for (const auto& tag : tags) {
+      const auto eq = tag.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        return fail(ErrorCode::kInvalidArgument, "--tag " + tag + ": expected key=value");
+      }
+      const std::string key = tag.substr(0, eq), value = tag.substr(eq + 1);
+      std::erase_if(out, [&](const config::Target* t) {
+        const auto it = t->tags.find(key);
+        return it == t->tags.end() || it->second != value;
+      });
+    }
+    if (out.empty()) {
+      return fail(ErrorCode::kNotFound, "no target matches the selection",
+                  "check --target and --tag against `dbops config show`");
+    }
+    return out;
+  }
+
+  // The notifiers of the config, for runs that can fail.
+  notify::Dispatcher* dispatcher() {
+    if (!dispatcher_) {
+      auto c = config();
+      std::vector<std::unique_ptr<notify::Notifier>> channels;
+      if (c) {
+        if (auto made = notify::make_notifiers(**c)) channels = std::move(*made);
+      }
+      dispatcher_ = std::make_unique<notify::Dispatcher>(std::move(channels));
+    }
+    return dispatcher_.get();
+  }
+
+ private:
+  Globals& g_;
+  std::optional<config::Config> config_;
+  std::unique_ptr<store::Store> store_;
+  runtime::JobKindRegistry kinds_;
+  std::unique_ptr<notify::Dispatcher> dispatcher_;
+};
+
+int report(const Error& error) {
+  std::string text = redact::scrub(error.to_string());
+  std::fprintf(stderr, "dbops: %s\n", text.c_str());
+  return exit_code_for(error.code);
+}
+
+void print(const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+}
+
+std::string time_text(std::chrono::system_clock::time_point t) {
+  return iso_time_ms(
+      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
+}
+
+json run_json(const store::RunRecord& r) {
+  json j;
+  j["run_id"] = r.run_id;
+  j["kind"] = r.kind;
+  j["target"] = r.target;
+  j["state"] = std::string(store::run_state_name(r.state));
+  j["started_at"] = time_text(r.started_at);
+  j["finished_at"] = r.finished_at ? json(time_text(*r.finished_at)) : json(nullptr);
+  if (r.finished_at) {
+    j["duration_seconds"] = std::chrono::duration<double>(*r.finished_at - r.started_at).count();
+  }
+  j["summary"] = r.summary;
+  if (!r.idempotency_key.empty()) j["idempotency_key"] = r.idempotency_key;
+  auto params = json::parse(r.params_json, nullptr, false);
+  j["params"] = params.is_discarded() ? json::object() : params;
+  auto result = json::parse(r.result_json, nullptr, false);
+  j["result"] = result.is_discarded() ? json::object() : result;
+  if (!r.error.empty()) j["error"] = r.error;
+  j["host"] = r.host;
+  j["pid"] = r.pid;
+  return j;
+}
+
+std::string duration_text(const store::RunRecord& r) {
+  if (!r.finished_at) return "-";
+  const double s = std::chrono::duration<double>(*r.finished_at - r.started_at).count();
+  char buf[32];
+  std::snprintf(buf, sizeof buf, s < 10 ? "%.3fs" : "%.1fs", s);
+  return buf;
+}
+
+// Exit code of a finished run.
+int run_exit_code(const store::RunRecord& r) {
+  switch (r.state) {
+    case store::RunState::kSucceeded:
+      return 0;
+    case store::RunState::kCheckFailed:
+      return 1;
+    default:
+      return 3;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Commands. Each takes the session and returns the exit code.
+
+int cmd_version(Session& s) {
+  json j;
+  j["version"] = DBOPS_VERSION;
+  j["commit"] = DBOPS_GIT_COMMIT;
+#if defined(__clang__)
+  j["compiler"] = "clang " __clang_version__;
+#else
+  j["compiler"] = "gcc " __VERSION__;
+#endif
+  json libs = json::object();
+  for (const auto* e : engine::Registry::global().all()) {
+    const std::string lib = e->client_library();
+    libs[std::string(e->name())] = lib.empty() ? "not linked" : lib;
+  }
+  j["client_libraries"] = libs;
+  if (s.format() == OutputFormat::kJson) {
+    print(j.dump(2, ' ', false, nlohmann::detail::error_handler_t::replace) + "\n");
+    return 0;
+  }
+  std::string out = "dbops " + j["version"].get<std::string>() + " (commit " +
+                    j["commit"].get<std::string>() + ")\n";
+  out += "compiler: " + j["compiler"].get<std::string>() + "\n";
+  for (const auto& [name, lib] : libs.items()) out += name + ": " + lib.get<std::string>() + "\n";
+  print(out);
+  return 0;
+}
+
+int cmd_config_check(Session& s, Globals& g) {
+  std::vector<config::Problem> problems;
+  auto c = s.config(&problems);
+  const auto path = config::resolve_config_path(g.config_path).string();
+  if (s.format() == OutputFormat::kJson) {
+    json j;
+    j["file"] = path;
+    j["valid"] = c.has_value();
+    j["problems"] = json::array();
+    for (const auto& p : problems) {
+      j["problems"].push_back({{"file", p.file},
+                               {"line", p.line},
+                               {"column", p.column},
+                               {"key", p.key_path},
+                               {"message", p.message}});
+    }
+    if (!c && problems.empty()) j["error"] = c.error().to_string();
+    print(redact::scrub(j.dump(2, ' ', false, nlohmann::detail::error_handler_t::replace)) + "\n");
+    return c ? 0 : exit_code_for(c.error().code);
+  }
+  if (!c) {
+    if (!problems.empty()) {
+      std::string out;
+      for (const auto& p : problems) out += p.to_string() + "\n";
+      out += std::to_string(problems.size()) + (problems.size() == 1 ? " problem" : " problems") +
+             " in " + path + "\n";
+      std::fputs(redact::scrub(out).c_str(), stderr);
+      return 2;
+    }
+    return report(c.error());
+  }
+  const config::Config& cfg = **c;
+  print(path + ": ok (" + std::to_string(cfg.targets.size()) +
+        (cfg.targets.size() == 1 ? " target, " : " targets, ") + std::to_string(cfg.notify.size()) +
+        (cfg.notify.size() == 1 ? " notify channel, state " : " notify channels, state ") +
+        (cfg.state.is_postgres() ? "postgresql" : "sqlite " + cfg.state.sqlite_path) + ")\n");
+  return 0;
+}
+
+int cmd_config_show(Session& s) {
+  auto c = s.config();
+  if (!c) return report(c.error());
+  print(s.format() == OutputFormat::kJson ? config::to_json(**c) + "\n" : config::to_yaml(**c));
+  return 0;
+}
+
+int cmd_engines(Session& s) {
+  const auto engines = engine::Registry::global().all();
+  if (s.format() == OutputFormat::kJson) {
+    json j = json::array();
+    for (const auto* e : engines) {
+      j.push_back({{"name", e->name()},
+                   {"aliases", e->aliases()},
+                   {"description", e->description()},
+                   {"default_port", e->default_port()},
+                   {"file_based", e->file_based()},
+                   {"dsn_schemes", e->dsn_schemes()},
+                   {"client_library", e->client_library()}});
+    }
+    print(j.dump(2, ' ', false, nlohmann::detail::error_handler_t::replace) + "\n");
+    return 0;
+  }
+  Table t{.headers = {"ENGINE", "ALIASES", "ADDRESS", "CLIENT LIBRARY", "DESCRIPTION"}};
+  for (const auto* e : engines) {
+    std::string address = e->file_based() ? "path" : "";
+    for (const auto& scheme : e->dsn_schemes()) {
+      address += (address.empty() ? "" : ", ") + scheme + "://";
+    }
+    if (e->accepts_key_value_dsn()) address += ", key=value";
+    const auto aliases = e->aliases();
+    t.rows.push_back({std::string(e->name()), join(aliases, ", "), address,
+                      e->client_library().empty() ? "-" : e->client_library(),
+                      std::string(e->description())});
+  }
+  print(t.render(s.color()));
+  return 0;
+}
+
+struct RunArgs {
+  std::vector<std::string> targets;
+  std::vector<std::string> tags;
+  std::vector<std::string> params;
+  std::string params_json;
+  std::string idempotency_key;
+  std::vector<std::string> argv;
+  std::string kind;
+};
+
+// Builds the params JSON from --param key=value, --params-json and trailing argv.
+Result<std::string> build_params(const RunArgs& a) {
+  json j = json::object();
+  if (!a.params_json.empty()) {
+    j = json::parse(a.params_json, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      return fail(ErrorCode::kInvalidArgument, "--params-json: expected a JSON object");
+    }
+  }
+  for (const auto& p : a.params) {
+    const auto eq = p.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return fail(ErrorCode::kInvalidArgument, "--param " + p + ": expected key=value");
+    }
+    const std::string key = p.substr(0, eq), value = p.substr(eq + 1);
+    const auto parsed = json::parse(value, nullptr, false);
+    // Numbers, booleans and JSON lists stay typed; everything else is a string.
+    if (!parsed.is_discarded() &&
+        (parsed.is_number() || parsed.is_boolean() || parsed.is_array())) {
+      j[key] = parsed;
+    } else {
+      j[key] = value;
+    }
+  }
+  if (!a.argv.empty()) j["argv"] = a.argv;
+  return j.dump(-1, ' ', false, nlohmann::detail::error_handler_t::replace);
+}
+
+// Runs one job kind for each selected target (or once, for kinds without one)
+// and prints a line per run.
+int run_jobs(Session& s, const RunArgs& a) {
+  auto store = s.store();
+  if (!store) return report(store.error());
+  auto cfg = s.config();
+  if (!cfg) return report(cfg.error());
+  runtime::JobKindRegistry& kinds = s.kinds();
+  const runtime::JobKind* kind = kinds.find(a.kind);
+  std::vector<std::string> target_names;
+  if (kind && kind->needs_target()) {
+    auto selected = s.select_targets(a.targets, a.tags);
+    if (!selected) return report(selected.error());
+    for (const auto* t : *selected) target_names.push_back(t->name);
+  } else {
+    target_names.push_back("");
+  }
+  auto params = build_params(a);
+  if (!params) return report(params.error());
+
+  runtime::Runner runner(kinds, **cfg, **store, real_clock(),
+                         runtime::RunnerOptions{.dispatcher = s.dispatcher()});
+  int exit_code = 0;
+  json all = json::array();
+  Table table{.headers = {"TARGET", "KIND", "STATE", "DURATION", "RUN", "SUMMARY"}};
+  for (const auto& name : target_names) {
+    runtime::JobSpec spec{.kind = a.kind,
+                          .target = name,
+                          .params_json = *params,
+                          .idempotency_key = a.idempotency_key};
+    auto reported = runner.run(spec);
+    if (!reported) return report(reported.error());
+    const auto& r = reported->run;
+    exit_code = std::max(exit_code, run_exit_code(r));
+    json j = run_json(r);
+    j["reused"] = reported->reused;
+    all.push_back(j);
+    std::string state(store::run_state_name(r.state));
+    if (reported->reused) state += " (earlier run)";
+    table.rows.push_back(
+        {r.target.empty() ? "-" : r.target, r.kind, state, duration_text(r), r.run_id, r.summary});
+    if (!r.error.empty() && s.format() == OutputFormat::kTable) {
+      std::fprintf(stderr, "dbops: %s\n", r.error.c_str());
+    }
+  }
+  print(s.format() == OutputFormat::kJson
+            ? all.dump(2, ' ', false, nlohmann::detail::error_handler_t::replace) + "\n"
+            : table.render(s.color()));
+  return exit_code;
+}
+
+int cmd_jobs_kinds(Session& s) {
+  const auto kinds = s.kinds().all();
+  if (s.format() == OutputFormat::kJson) {
+    json j = json::array();
+    for (const auto* k : kinds) {
+      json params = json::array();
+      for (const auto& p : k->params()) {
+        params.push_back({{"name", p.name},
+                          {"type", runtime::param_type_name(p.type)},
+                          {"required", p.required},
+                          {"description", p.description}});
+      }
+      j.push_back({{"kind", k->name()},
+                   {"description", k->description()},
+                   {"needs_target", k->needs_target()},
+                   {"changes_target", k->changes_target()},
+                   {"params", params}});
+    }
+    print(j.dump(2, ' ', false, nlohmann::detail::error_handler_t::replace) + "\n");
+    return 0;
+  }
+  Table t{.headers = {"KIND", "TARGET", "CHANGES TARGET", "PARAMS", "DESCRIPTION"}};
+  for (const auto* k : kinds) {
+    std::vector<std::string> params;
+    for (const auto& p : k->params()) {
+      params.push_back(std::string(p.name) + (p.required ? "" : "?") + ":" +
+                       std::string(runtime::param_type_name(p.type)));
+    }
+    t.rows.push_back({std::string(k->name()), k->needs_target() ? "yes" : "no",
+                      k->changes_target() ? "yes" : "no", join(params, ", "),
+                      std::string(k->description())});
+  }
+  print(t.render(s.color()));
+  return 0;
+}
+
+struct RunsArgs {
+  std::string target, kind, state, run_id;
+  std::size_t limit = 20;
+};
+
+int cmd_runs_list(Session& s, const RunsArgs& a) {
+  auto store = s.store();
+  if (!store) return report(store.error());
+  store::RunQuery q{.target = a.target, .kind = a.kind, .limit = a.limit};
+  if (!a.state.empty()) {
+    q.state = store::parse_run_state(a.state);
+    if (!q.state) {
+      return report(make_error(
+          ErrorCode::kInvalidArgument,
+          "--state " + a.state + ": expected running, succeeded, failed or check_failed"));
+    }
+  }
+  auto runs = (*store)->list_runs(q);
+  if (!runs) return report(runs.error());
+  if (s.format() == OutputFormat::kJson) {
+    json j = json::array();
+    for (const auto& r : *runs) j.push_back(run_json(r));
+    print(j.dump(2, ' ', false, nlohmann::detail::error_handler_t::replace) + "\n");
+    return 0;
+  }
+  Table t{.headers = {"RUN", "STARTED", "KIND", "TARGET", "STATE", "DURATION", "SUMMARY"}};
+  for (const auto& r : *runs) {
+    t.rows.push_back({r.run_id, time_text(r.started_at), r.kind, r.target.empty() ? "-" : r.target,
+                      std::string(store::run_state_name(r.state)), duration_text(r), r.summary});
+  }
+  print(t.render(s.color()));
+  return 0;
+}
+
+int cmd_runs_show(Session& s, const RunsArgs& a) {
+  auto store = s.store();
+  if (!store) return report(store.error());
+  auto run = (*store)->get_run(a.run_id);
+  if (!run) return report(run.error());
+  if (!*run) {
+    return report(make_error(ErrorCode::kNotFound, "no run with id " + a.run_id)
+                      .with_hint("`dbops runs list` shows recent runs"));
+  }
+  auto events = (*store)->list_events({.run_id = (*run)->run_id});
+  if (!events) return report(events.error());
+  json j = run_json(**run);
+  j["events"] = json::array();
+  for (const auto& e : *events) {
+    auto data = json::parse(e.data_json, nullptr, false);
+    j["events"].push_back({{"at", time_text(e.at)},
+                           {"type", e.type},
+                           {"severity", store::severity_name(e.severity)},
+                           {"message", e.message},
+                           {"data", data.is_discarded() ? json::object() : data}});
+  }
+  if (s.format() == OutputFormat::kJson) {
+    print(j.dump(2, ' ', false, nlohmann::detail::error_handler_t::replace) + "\n");
+    return 0;
+  }
+  const auto& r = **run;
+  std::string out;
+  out += "run:       " + r.run_id + "\n";
+  out += "kind:      " + r.kind + "\n";
+  out += "target:    " + (r.target.empty() ? std::string("-") : r.target) + "\n";
+  out += "state:     " + std::string(store::run_state_name(r.state)) + "\n";
+  out += "started:   " + time_text(r.started_at) + "\n";
+  out += "duration:  " + duration_text(r) + "\n";
+  out += "host:      " + r.host + " (pid " + std::to_string(r.pid) + ")\n";
+  if (!r.idempotency_key.empty()) out += "key:       " + r.idempotency_key + "\n";
+  out += "summary:   " + r.summary + "\n";
+  if (!r.error.empty()) out += "error:     " + r.error + "\n";
+  out +=
+      "params:    " + j["params"].dump(-1, ' ', false, nlohmann::detail::error_handler_t::replace) +
+      "\n";
+  out +=
+      "result:    " + j["result"].dump(-1, ' ', false, nlohmann::detail::error_handler_t::replace) +
+      "\n";
+  if (!events->empty()) {
+    out += "events:\n";
+    for (const auto& e : *events) {
+      out += "  " + time_text(e.at) + "  " + std::string(store::severity_name(e.severity)) + "  " +
+             e.type + "  " + e.message + "\n";
+    }
+  }
+  print(redact::scrub(out));
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
+// The command tree. Descriptions and examples live here once: --help and the
+// generated command reference in docs/ both come from them.
+
+struct Example {
+  const char* command;
+  const char* text;
+};
+
+std::string examples_footer(std::initializer_list<Example> examples) {
+  std::string out = "Examples:\n";
+  for (const auto& e : examples) {
+    out += "  # ";
+    out += e.text;
+    out += "\n  ";
+    out += e.command;
+    out += "\n";
+  }
+  return out;
+}
+
+void add_target_selection(CLI::App* cmd, RunArgs& a) {
+  cmd->add_option("--target", a.targets, "Target name (repeatable); all targets when omitted");
+  cmd->add_option("--tag", a.tags, "Only targets with this tag, key=value (repeatable)");
+}
+
+struct Commands {
+  Globals g;
+  RunArgs run;
+  RunsArgs runs;
+  std::string docs_dir;
+  std::function<int()> action;
+};
+
+std::unique_ptr<CLI::App> build_app(Commands& c, Session& s) {
+  auto app = std::make_unique<CLI::App>(
+      "dbops: verified backups, probes, migrations and failover for PostgreSQL, MariaDB/MySQL, "
+      "Redis and SQLite, from one binary.",
+      "dbops");
+  app->require_subcommand(1);
+  app->fallthrough();
+  app->set_help_all_flag("--help-all", "Show help for every command");
+  app->add_option("--config", c.g.config_path,
+                  "Config file (default: $DBOPS_CONFIG, then ./dbops.yaml)");
+  app->add_option("--output", c.g.output, "Output format")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->default_str("table");
+  app->add_option("--log-level", c.g.log_level, "Log level on stderr")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+      ->default_str("warn");
+  app->add_flag("--no-color", c.g.no_color, "Plain output without colour (also: NO_COLOR set)");
+
+  auto* version =
+      app->add_subcommand("version", "Print version, commit, compiler and client libraries");
+  version->footer(examples_footer({{"dbops version --output json", "versions for an inventory"}}));
+  version->callback([&] { c.action = [&] { return cmd_version(s); }; });
+
+  auto* engines = app->add_subcommand("engines", "List the database engines this build supports");
+  engines->footer(examples_footer({{"dbops engines", "what each engine accepts as an address"}}));
+  engines->callback([&] { c.action = [&] { return cmd_engines(s); }; });
+
+  auto* config = app->add_subcommand("config", "Validate and show the configuration");
+  config->require_subcommand(1);
+  auto* config_check = config->add_subcommand(
+      "check", "Validate the config; every problem with file:line:column (exit 2 on any)");
+  config_check->footer(examples_footer({{"dbops --config /etc/dbops/dbops.yaml config check",
+                                         "validate a config before deploying it"}}));
+  config_check->callback([&] { c.action = [&] { return cmd_config_check(s, c.g); }; });
+  auto* config_show =
+      config->add_subcommand("show", "Print the resolved config with secrets redacted");
+  config_show->footer(examples_footer(
+      {{"dbops config show --output json", "the resolved config as JSON, passwords redacted"}}));
+  config_show->callback([&] { c.action = [&] { return cmd_config_show(s); }; });
+
+  auto* check = app->add_subcommand(
+      "check",
+      "Check targets without connecting: engine, address, database file (a job per target)");
+  add_target_selection(check, c.run);
+  check->footer(examples_footer({{"dbops check --tag env=prod", "check every production target"}}));
+  check->callback([&] {
+    c.run.kind = "check";
+    c.action = [&] { return run_jobs(s, c.run); };
+  });
+
+  auto* jobs = app->add_subcommand("jobs", "Run jobs and list the job kinds");
+  jobs->require_subcommand(1);
+  auto* jobs_run =
+      jobs->add_subcommand("run", "Run a job of any kind in-process, once per selected target");
+  jobs_run->add_option("kind", c.run.kind, "Job kind (see `dbops jobs kinds`)")->required();
+  add_target_selection(jobs_run, c.run);
+  jobs_run->add_option("--param", c.run.params, "Job parameter key=value (repeatable)");
+  jobs_run->add_option("--params-json", c.run.params_json, "Job parameters as a JSON object");
+  jobs_run->add_option("--idempotency-key", c.run.idempotency_key,
+                       "Skip the run when a run with this key already succeeded");
+  jobs_run->add_option("argv", c.run.argv,
+                       "For the command kind: the program and its arguments, after --");
+  jobs_run->footer(examples_footer(
+      {{"dbops jobs run command --target pg-main -- psql -c 'VACUUM ANALYZE'",
+        "run a maintenance script with the target's credentials in its environment"},
+       {"dbops jobs run check --target sample --idempotency-key nightly-2026-11-26",
+        "run a job at most once per key"}}));
+  jobs_run->callback([&] { c.action = [&] { return run_jobs(s, c.run); }; });
+  auto* jobs_kinds = jobs->add_subcommand("kinds", "List the job kinds and their parameters");
+  jobs_kinds->footer(examples_footer({{"dbops jobs kinds", "what can be run"}}));
+  jobs_kinds->callback([&] { c.action = [&] { return cmd_jobs_kinds(s); }; });
+
+  auto* runs = app->add_subcommand("runs", "Show recorded job runs and their events");
+  runs->require_subcommand(1);
+  auto* runs_list = runs->add_subcommand("list", "List recent runs, newest first");
+  runs_list->add_option("--target", c.runs.target, "Only runs of this target");
+  runs_list->add_option("--kind", c.runs.kind, "Only runs of this job kind");
+  runs_list->add_option("--state", c.runs.state, "Only runs in this state")
+      ->check(CLI::IsMember({"running", "succeeded", "failed", "check_failed"}));
+  runs_list->add_option("--limit", c.runs.limit, "At most this many runs")->default_str("20");
+  runs_list->footer(examples_footer({{"dbops runs list --state failed", "what failed lately"}}));
+  runs_list->callback([&] { c.action = [&] { return cmd_runs_list(s, c.runs); }; });
+  auto* runs_show = runs->add_subcommand("show", "Show one run with its result and events");
+  runs_show->add_option("run_id", c.runs.run_id, "Run id (or a unique prefix)")->required();
+  runs_show->footer(examples_footer({{"dbops runs show 01JDX3", "details of a run"}}));
+  runs_show->callback([&] { c.action = [&] { return cmd_runs_show(s, c.runs); }; });
+
+  // Set last: subcommands created after it would inherit it.
+  app->footer(examples_footer(
+      {{"dbops --config examples/quickstart/dbops.yaml check", "check every target of a config"},
+       {"dbops config check", "validate ./dbops.yaml"}}));
+
+  // Maintainer commands, not shown in help.
+  auto* docs = app->add_subcommand("docs", "");
+  docs->group("");
+  docs->require_subcommand(1);
+  docs->add_subcommand("update", "")
+      ->callback([&] { c.action = [&] { return -1; }; })
+      ->add_option("--dir", c.docs_dir)
+      ->required();
+  return app;
+}
+
+// ---------------------------------------------------------------------------
+// Generated documentation.
+
+struct DocPage {
+  const char* file;
+  std::vector<std::string> commands;  // top-level commands documented there
+  bool global_options = false;
+  bool config_keys = false;
+};
+
+const std::vector<DocPage>& doc_pages() {
+  static const std::vector<DocPage> pages = {
+      {"cli.md", {"version", "engines"}, true, false},
+      {"config.md", {"config"}, false, true},
+      {"jobs.md", {"check", "jobs", "runs"}, false, false},
+  };
+  return pages;
+}
+
+void option_rows(const CLI::App* cmd, std::string& out) {
+  std::string rows;
+  for (const CLI::Option* opt : cmd->get_options()) {
+    if (opt->get_name() == "--help" || opt->get_name() == "--help-all") continue;
+    std::string name = opt->get_name(false, true);
+    if (name.empty()) name = opt->get_name();
+    std::string desc = opt->get_description();
+    if (!opt->get_default_str().empty()) desc += " (default: " + opt->get_default_str() + ")";
+    if (opt->get_required()) desc += " (required)";
+    rows += "| `" + name + "` | " + desc + " |\n";
+  }
+  if (rows.empty()) return;
+  out += "| option | description |\n|---|---|\n" + rows;
+}
+
+void command_section(const CLI::App* cmd, const std::string& path, std::string& out) {
+  if (cmd->get_group().empty()) return;
+  out += "### `dbops " + path + "`\n\n" + cmd->get_description() + "\n\n";
+  option_rows(cmd, out);
+  if (!cmd->get_footer().empty()) {
+    out += "\n```\n" + cmd->get_footer() + "```\n";
+  }
+  out += "\n";
+  for (const CLI::App* sub : cmd->get_subcommands({})) {
+    command_section(sub, path + " " + sub->get_name(), out);
+  }
+}
+
+std::string generated_block(const DocPage& page, const CLI::App& app) {
+  std::string out;
+  if (page.global_options) {
+    out += "### Global options\n\n";
+    option_rows(&app, out);
+    out += "\n";
+  }
+  for (const auto& name : page.commands) {
+    for (const CLI::App* cmd : app.get_subcommands({})) {
+      if (cmd->get_name() == name) command_section(cmd, name, out);
+    }
+  }
+  if (page.config_keys) {
+    out += "### Keys\n\n" + config::schema_markdown() + "\n";
+  }
+  return out;
+}
+
+constexpr std::string_view kBegin =
+    "<!-- BEGIN GENERATED: edit the declarations in src/, then run `make docs` -->\n";
+constexpr std::string_view kEnd = "<!-- END GENERATED -->";
+
+// Replaces the generated block of a page's text; nullopt when it has no markers.
+std::optional<std::string> with_block(const std::string& text, const std::string& block) {
+  const auto b = text.find(kBegin);
+  const auto e = text.find(kEnd);
+  if (b == std::string::npos || e == std::string::npos || e < b) return std::nullopt;
+  return text.substr(0, b + kBegin.size()) + block + text.substr(e);
+}
+
+std::string read_text(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int update_docs(const CLI::App& app, const std::string& dir) {
+  for (const auto& page : doc_pages()) {
+    const auto path = std::filesystem::path(dir) / page.file;
+    const std::string text = read_text(path);
+    auto updated = with_block(text, generated_block(page, app));
+    if (!updated) {
+      std::fprintf(stderr, "dbops: %s: no generated-block markers\n", path.c_str());
+      return 2;
+    }
+    if (*updated != text) {
+      std::ofstream(path, std::ios::binary) << *updated;
+      std::printf("updated %s\n", path.c_str());
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::vector<std::string> stale_doc_pages(const std::filesystem::path& docs_dir) {
+  Commands c;
+  Session s(c.g);
+  auto app = build_app(c, s);
+  std::vector<std::string> stale;
+  for (const auto& page : doc_pages()) {
+    const std::string text = read_text(docs_dir / page.file);
+    auto updated = with_block(text, generated_block(page, *app));
+    if (!updated || *updated != text) stale.emplace_back(page.file);
+  }
+  return stale;
+}
+
+int run(int argc, char** argv) {
+  Commands c;
+  Session s(c.g);
+  auto app = build_app(c, s);
+  try {
+    app->parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app->exit(e);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app->exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  log::Level level = log::Level::kWarn;
+  log::parse_level(c.g.log_level, level);
+  const bool tty = isatty(STDERR_FILENO);
+  log::init({.level = level,
+             .format = tty ? log::Format::kText : log::Format::kJson,
+             .color = tty && !c.g.no_color && !std::getenv("NO_COLOR")});
+  if (!c.docs_dir.empty()) return update_docs(*app, c.docs_dir);
+  if (!c.action) return 2;
+  return c.action();
+}
+
+}  // namespace dbops::cli

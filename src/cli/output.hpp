@@ -1,0 +1,22 @@
+// Printing results: aligned tables for people, JSON for scripts.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace dbops::cli {
+
+enum class OutputFormat { kTable, kJson };
+
+struct Table {
+  std::vector<std::string> headers;
+  std::vector<std::vector<std::string>> rows;
+
+  // Columns padded to their widest cell; the header underlined when `color`.
+  std::string render(bool color) const;
+};
+
+// "2026-11-26T15:04:05Z"
+std::string iso_time_ms(long long unix_ms);
+
+}  // namespace dbops::cli

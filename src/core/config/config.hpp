@@ -1,0 +1,134 @@
+// The configuration model: what dbops.yaml says, resolved and validated.
+//
+// Loading (load_config) reads YAML, resolves ${env:NAME} and ${file:PATH}
+// references (with an optional .env file beside the config), checks every
+// key against the declarations in schema.hpp and reports every problem with
+// file:line:column, the key path and what was expected. Secret values are
+// held as Secret and never printed in clear.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.hpp"
+#include "core/secret.hpp"
+
+namespace dbops::config {
+
+struct SourceLocation {
+  int line = 0;    // 1-based; 0 when unknown
+  int column = 0;  // 1-based; 0 when unknown
+};
+
+// TLS options, engine-neutral; each engine maps them onto its client's
+// settings (PostgreSQL sslmode/sslrootcert/sslcert/sslkey, MariaDB
+// ssl-ca/ssl-cert/ssl-key/verify-server-cert).
+struct TlsOptions {
+  std::string mode;       // disable | allow | prefer | require | verify-ca | verify-full
+  std::string ca_file;    // CA certificate(s) to verify the server with
+  std::string cert_file;  // client certificate
+  std::string key_file;   // client private key
+  std::optional<bool> verify_server_cert;
+};
+
+struct Target {
+  std::string name;
+  std::string engine;  // canonical engine name (aliases resolved)
+  // Either a connection string in the engine's native form ...
+  Secret dsn;
+  // ... or structured fields ...
+  std::string host;
+  int port = 0;  // 0: the engine's default
+  std::string user;
+  Secret password;
+  std::string database;
+  // ... or, for file-based engines (SQLite), a path (absolute once loaded).
+  std::string path;
+  TlsOptions tls;
+  std::map<std::string, std::string> tags;
+  std::string description;
+  SourceLocation location;
+};
+
+struct NotifyChannel {
+  std::string name;
+  std::string type;  // webhook | slack
+  Secret url;
+  std::string min_severity = "error";  // info | warn | error
+  std::chrono::milliseconds timeout{10'000};
+  SourceLocation location;
+};
+
+struct StateConfig {
+  // A PostgreSQL connection string (shared store) ...
+  Secret postgres_dsn;
+  // ... or the SQLite file (embedded default), absolute once loaded.
+  std::string sqlite_path;
+  bool is_postgres() const { return !postgres_dsn.empty(); }
+};
+
+struct Config {
+  std::filesystem::path file;      // the file it was loaded from
+  std::filesystem::path base_dir;  // relative paths are resolved against this
+  StateConfig state;
+  std::vector<Target> targets;
+  std::vector<NotifyChannel> notify;
+
+  const Target* find_target(std::string_view name) const;
+};
+
+// What the loader needs to know about an engine to validate a target.
+// engine/ provides these; config does not know engines by name.
+struct EngineShape {
+  std::string name;
+  std::vector<std::string> aliases;
+  bool file_based = false;               // addressed by `path`
+  std::vector<std::string> dsn_schemes;  // URI schemes its `dsn` may use
+  bool accepts_key_value_dsn = false;    // libpq-style "host=... dbname=..."
+};
+
+struct LoadOptions {
+  std::vector<EngineShape> engines;
+  // Read the .env file beside the config for ${env:} references not set in
+  // the process environment.
+  bool load_dotenv = true;
+};
+
+struct Problem {
+  std::string file;
+  int line = 0;
+  int column = 0;
+  std::string key_path;  // e.g. "targets[1].engine"
+  std::string message;   // what is wrong and what was expected
+  // "file:line:column: key_path: message"
+  std::string to_string() const;
+};
+
+// Loads and validates a config file. On failure the error's message lists
+// every problem, one per line; `problems` (when given) receives them too.
+Result<Config> load_config(const std::filesystem::path& path, const LoadOptions& options,
+                           std::vector<Problem>* problems = nullptr);
+
+// The same for YAML text already in memory; `file` names it in messages and
+// anchors relative paths.
+Result<Config> parse_config(std::string_view text, const std::filesystem::path& file,
+                            const LoadOptions& options, std::vector<Problem>* problems = nullptr);
+
+// The config file to use: the --config flag, then $DBOPS_CONFIG, then
+// ./dbops.yaml.
+std::filesystem::path resolve_config_path(std::string_view flag_value);
+
+// The resolved config as YAML / JSON, secrets redacted.
+std::string to_yaml(const Config& config);
+std::string to_json(const Config& config);
+
+// Parses durations such as "250ms", "30s", "5m", "1h30m", "2d".
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
+std::string format_duration(std::chrono::milliseconds duration);
+
+}  // namespace dbops::config

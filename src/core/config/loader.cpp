@@ -1,0 +1,766 @@
+// Loads dbops.yaml: YAML parsing, reference resolution, validation against the
+// schema, and the typed model. Collects every problem instead of stopping at
+// the first.
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "core/config/config.hpp"
+#include "core/config/schema.hpp"
+#include "core/strings.hpp"
+
+namespace dbops::config {
+namespace fs = std::filesystem;
+namespace {
+
+SourceLocation location_of(const YAML::Node& node) {
+  const YAML::Mark mark = node.Mark();
+  if (mark.line < 0) return {};
+  return {.line = mark.line + 1, .column = mark.column + 1};
+}
+
+class Ctx {
+ public:
+  Ctx(const fs::path& file, const LoadOptions& options) : file_(file), options_(options) {
+    base_dir_ = file.parent_path().empty() ? fs::current_path() : fs::absolute(file.parent_path());
+  }
+
+  const fs::path& base_dir() const { return base_dir_; }
+  const LoadOptions& options() const { return options_; }
+  std::vector<Problem>& problems() { return problems_; }
+
+  void problem(SourceLocation loc, std::string key_path, std::string message) {
+    problems_.push_back(Problem{.file = file_.string(),
+                                .line = loc.line,
+                                .column = loc.column,
+                                .key_path = std::move(key_path),
+                                .message = std::move(message)});
+  }
+  void problem(const YAML::Node& node, std::string key_path, std::string message) {
+    problem(location_of(node), std::move(key_path), std::move(message));
+  }
+
+  void load_dotenv() {
+    const fs::path path = base_dir_ / ".env";
+    std::ifstream in(path);
+    if (!in) return;
+    std::string line;
+    int line_no = 0;
+    while (std::getline(in, line)) {
+      ++line_no;
+      std::string_view text = trim(line);
+      if (text.empty() || text.front() == '#') continue;
+      if (text.starts_with("export ")) text = trim(text.substr(7));
+      const auto eq = text.find('=');
+      if (eq == std::string_view::npos || eq == 0) {
+        problems_.push_back(Problem{.file = path.string(),
+                                    .line = line_no,
+                                    .column = 1,
+                                    .key_path = "",
+                                    .message = "expected NAME=VALUE"});
+        continue;
+      }
+      const std::string name(trim(text.substr(0, eq)));
+      std::string value(trim(text.substr(eq + 1)));
+      if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+          value.back() == value.front()) {
+        value = value.substr(1, value.size() - 2);
+      }
+      dotenv_[name] = value;
+    }
+  }
+
+  std::optional<std::string> env(const std::string& name) const {
+    if (const char* v = std::getenv(name.c_str())) return std::string(v);
+    if (const auto it = dotenv_.find(name); it != dotenv_.end()) return it->second;
+    return std::nullopt;
+  }
+
+  fs::path resolve_path(std::string_view text) const {
+    fs::path p(text);
+    if (p.is_relative()) p = base_dir_ / p;
+    return p.lexically_normal();
+  }
+
+  // Expands ${env:NAME} and ${file:PATH} references inside a scalar; "$${"
+  // stands for a literal "${".
+  std::optional<std::string> expand(const YAML::Node& node, const std::string& key_path,
+                                    std::string_view text, bool* used_reference = nullptr) {
+    std::string out;
+    std::size_t i = 0;
+    bool ok = true;
+    while (i < text.size()) {
+      if (text.compare(i, 3, "$${") == 0) {
+        out += "${";
+        i += 3;
+        continue;
+      }
+      if (text.compare(i, 2, "${") != 0) {
+        out += text[i++];
+        continue;
+      }
+      const auto close = text.find('}', i + 2);
+      if (close == std::string_view::npos) {
+        problem(node, key_path, "unterminated reference: expected ${env:NAME} or ${file:PATH}");
+        return std::nullopt;
+      }
+      const std::string_view ref = text.substr(i + 2, close - i - 2);
+      if (used_reference) *used_reference = true;
+      if (ref.starts_with("env:")) {
+        const std::string name(ref.substr(4));
+        if (name.empty()) {
+          problem(node, key_path, "empty variable name in ${env:}");
+          ok = false;
+        } else if (auto value = env(name)) {
+          out += *value;
+        } else {
+          problem(node, key_path,
+                  "unresolvable reference ${env:" + name + "}: environment variable " + name +
+                      " is not set (nor in .env beside the config)");
+          ok = false;
+        }
+      } else if (ref.starts_with("file:")) {
+        const fs::path path = resolve_path(ref.substr(5));
+        std::ifstream in(path, std::ios::binary);
+        if (ref.size() == 5) {
+          problem(node, key_path, "empty path in ${file:}");
+          ok = false;
+        } else if (!in) {
+          problem(node, key_path,
+                  "unresolvable reference ${file:" + std::string(ref.substr(5)) +
+                      "}: cannot read " + path.string());
+          ok = false;
+        } else {
+          std::stringstream buffer;
+          buffer << in.rdbuf();
+          std::string content = buffer.str();
+          while (!content.empty() && (content.back() == '\n' || content.back() == '\r')) {
+            content.pop_back();
+          }
+          out += content;
+        }
+      } else {
+        problem(
+            node, key_path,
+            "unknown reference ${" + std::string(ref) + "}: expected ${env:NAME} or ${file:PATH}");
+        ok = false;
+      }
+      i = close + 1;
+    }
+    if (!ok) return std::nullopt;
+    return out;
+  }
+
+  const EngineShape* engine(std::string_view name) const {
+    for (const auto& e : options_.engines) {
+      if (e.name == name) return &e;
+      for (const auto& alias : e.aliases) {
+        if (alias == name) return &e;
+      }
+    }
+    return nullptr;
+  }
+
+  std::vector<std::string> engine_names() const {
+    std::vector<std::string> names;
+    for (const auto& e : options_.engines) {
+      names.push_back(e.name);
+      for (const auto& alias : e.aliases) names.push_back(alias);
+    }
+    return names;
+  }
+
+ private:
+  fs::path file_;
+  fs::path base_dir_;
+  const LoadOptions& options_;
+  std::vector<Problem> problems_;
+  std::map<std::string, std::string> dotenv_;
+};
+
+std::string join_choices(const std::vector<std::string>& choices) {
+  std::string out;
+  for (std::size_t i = 0; i < choices.size(); ++i) {
+    if (i) out += ", ";
+    out += choices[i];
+  }
+  return out;
+}
+
+std::string_view node_kind(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map:
+      return "a mapping";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Scalar:
+      return "a scalar";
+    case YAML::NodeType::Null:
+      return "nothing";
+    default:
+      return "an undefined value";
+  }
+}
+
+// Reads the keys of one mapping, checking each against its declaration.
+class ObjectReader {
+ public:
+  // decl_prefix: "" for the root, "targets[]" for a target, "targets[].tls" ...
+  // display: the key path shown to users, "targets[1]", "targets[1].tls".
+  ObjectReader(Ctx& ctx, const YAML::Node& node, std::string decl_prefix, std::string display)
+      : ctx_(ctx), node_(node), prefix_(std::move(decl_prefix)), display_(std::move(display)) {
+    if (node.IsNull() || !node.IsDefined()) return;
+    if (!node.IsMap()) {
+      ctx_.problem(node, display_.empty() ? "(top level)" : display_,
+                   "expected a mapping, got " + std::string(node_kind(node)));
+      return;
+    }
+    std::set<std::string> seen;
+    for (const auto& kv : node) {
+      const std::string key = kv.first.as<std::string>("");
+      if (!seen.insert(key).second) {
+        ctx_.problem(kv.first, path_of(key), "duplicate key");
+        continue;
+      }
+      entries_.push_back({key, kv.first, kv.second});
+    }
+  }
+
+  // Reports unknown keys and missing required ones.
+  void finish() {
+    std::vector<std::string> known;
+    for (const auto& decl : schema()) {
+      if (const auto name = child_name(decl.path)) known.push_back(*name);
+    }
+    for (const auto& e : entries_) {
+      if (std::find(known.begin(), known.end(), e.key) != known.end()) continue;
+      std::string msg = "unknown key \"" + e.key + "\"";
+      if (const auto guess = did_you_mean(e.key, known)) {
+        msg += " (did you mean \"" + *guess + "\"?)";
+      } else {
+        msg += "; expected one of: " + join_choices(known);
+      }
+      ctx_.problem(e.key_node, path_of(e.key), msg);
+    }
+    if (node_.IsMap() || node_.IsNull() || !node_.IsDefined()) {
+      for (const auto& decl : schema()) {
+        const auto name = child_name(decl.path);
+        if (!name || !decl.required || find(*name)) continue;
+        ctx_.problem(node_, path_of(*name),
+                     "missing required key; expected " + std::string(key_type_name(decl.type)) +
+                         (decl.type == KeyType::kEnum ? " " + choices_text(decl) : ""));
+      }
+    }
+  }
+
+  bool has(std::string_view key) const { return find(key) != nullptr; }
+
+  // A scalar key (string, path, secret, connection, enum), references expanded.
+  std::optional<std::string> text(std::string_view key, bool* used_reference = nullptr) {
+    const auto* e = find(key);
+    if (!e) return std::nullopt;
+    const KeyDecl& d = decl(key);
+    if (!e->value.IsScalar()) {
+      ctx_.problem(e->value, path_of(key),
+                   "expected " + std::string(key_type_name(d.type)) + ", got " +
+                       std::string(node_kind(e->value)));
+      return std::nullopt;
+    }
+    auto value = ctx_.expand(e->value, path_of(key), e->value.Scalar(), used_reference);
+    if (!value) return std::nullopt;
+    if (d.type == KeyType::kEnum) {
+      const auto choices = choice_list(d);
+      if (d.choices == "@engines") {
+        if (const auto* shape = ctx_.engine(*value)) return shape->name;
+      } else if (std::find(choices.begin(), choices.end(), *value) != choices.end()) {
+        return value;
+      }
+      std::string msg = "unknown value \"" + *value + "\"";
+      if (const auto guess = did_you_mean(*value, choices)) {
+        msg += " (did you mean \"" + *guess + "\"?)";
+      }
+      msg += "; expected " + choices_text(d);
+      ctx_.problem(e->value, path_of(key), msg);
+      return std::nullopt;
+    }
+    if (d.type == KeyType::kPath) {
+      if (value->empty()) {
+        ctx_.problem(e->value, path_of(key), "expected a path, got an empty string");
+        return std::nullopt;
+      }
+      return ctx_.resolve_path(*value).string();
+    }
+    return value;
+  }
+
+  std::optional<long long> integer(std::string_view key, long long min, long long max) {
+    const auto* e = find(key);
+    if (!e) return std::nullopt;
+    auto value = text(key);
+    if (!value) return std::nullopt;
+    long long n = 0;
+    std::size_t used = 0;
+    bool ok = !value->empty();
+    try {
+      n = std::stoll(*value, &used);
+      ok = ok && used == value->size();
+    } catch (const std::exception&) {
+      ok = false;
+    }
+    if (!ok) {
+      ctx_.problem(e->value, path_of(key), "expected an integer, got \"" + *value + "\"");
+      return std::nullopt;
+    }
+    if (n < min || n > max) {
+      ctx_.problem(e->value, path_of(key),
+                   "value " + std::to_string(n) + " is out of range " + std::to_string(min) + ".." +
+                       std::to_string(max));
+      return std::nullopt;
+    }
+    return n;
+  }
+
+  std::optional<bool> boolean(std::string_view key) {
+    const auto* e = find(key);
+    if (!e) return std::nullopt;
+    auto value = text(key);
+    if (!value) return std::nullopt;
+    const std::string v = to_lower(*value);
+    if (v == "true" || v == "yes" || v == "on") return true;
+    if (v == "false" || v == "no" || v == "off") return false;
+    ctx_.problem(e->value, path_of(key),
+                 "expected a boolean (true or false), got \"" + *value + "\"");
+    return std::nullopt;
+  }
+
+  std::optional<std::chrono::milliseconds> duration(std::string_view key) {
+    const auto* e = find(key);
+    if (!e) return std::nullopt;
+    auto value = text(key);
+    if (!value) return std::nullopt;
+    auto d = parse_duration(*value);
+    if (!d) {
+      ctx_.problem(e->value, path_of(key),
+                   "expected a duration such as 500ms, 30s, 5m or 1h30m, got \"" + *value + "\"");
+    }
+    return d;
+  }
+
+  std::map<std::string, std::string> string_map(std::string_view key) {
+    std::map<std::string, std::string> out;
+    const auto* e = find(key);
+    if (!e) return out;
+    decl(key);
+    if (e->value.IsNull()) return out;
+    if (!e->value.IsMap()) {
+      ctx_.problem(e->value, path_of(key),
+                   "expected a mapping of strings, got " + std::string(node_kind(e->value)));
+      return out;
+    }
+    for (const auto& kv : e->value) {
+      const std::string k = kv.first.as<std::string>("");
+      const std::string sub = path_of(key) + "." + k;
+      if (!kv.second.IsScalar()) {
+        ctx_.problem(kv.second, sub, "expected a string, got " + std::string(node_kind(kv.second)));
+        continue;
+      }
+      if (auto v = ctx_.expand(kv.second, sub, kv.second.Scalar())) out[k] = *v;
+    }
+    return out;
+  }
+
+  // A nested node (object or list) for the caller to read.
+  const YAML::Node* node(std::string_view key) {
+    const auto* e = find(key);
+    if (!e) return nullptr;
+    decl(key);
+    return &e->value;
+  }
+
+  SourceLocation key_location(std::string_view key) const {
+    const auto* e = find(key);
+    return e ? location_of(e->key_node) : location_of(node_);
+  }
+  SourceLocation location() const { return location_of(node_); }
+
+  std::string path_of(std::string_view key) const {
+    return display_.empty() ? std::string(key) : display_ + "." + std::string(key);
+  }
+  const std::string& display() const { return display_; }
+
+ private:
+  struct Entry {
+    std::string key;
+    YAML::Node key_node;
+    YAML::Node value;
+  };
+
+  const Entry* find(std::string_view key) const {
+    for (const auto& e : entries_) {
+      if (e.key == key) return &e;
+    }
+    return nullptr;
+  }
+
+  std::optional<std::string> child_name(std::string_view path) const {
+    std::string_view rest = path;
+    if (!prefix_.empty()) {
+      if (!path.starts_with(prefix_) || path.size() <= prefix_.size() + 1 ||
+          path[prefix_.size()] != '.') {
+        return std::nullopt;
+      }
+      rest = path.substr(prefix_.size() + 1);
+    }
+    if (rest.find('.') != std::string_view::npos || rest.find('[') != std::string_view::npos) {
+      return std::nullopt;
+    }
+    return std::string(rest);
+  }
+
+  const KeyDecl& decl(std::string_view key) const {
+    const std::string full = prefix_.empty() ? std::string(key) : prefix_ + "." + std::string(key);
+    const KeyDecl* d = find_key(full);
+    if (!d) {
+      // A key read by the loader must be declared in schema.cpp.
+      std::abort();
+    }
+    return *d;
+  }
+
+  std::vector<std::string> choice_list(const KeyDecl& d) const {
+    if (d.choices == "@engines") return ctx_.engine_names();
+    return split(d.choices, '|');
+  }
+  std::string choices_text(const KeyDecl& d) const {
+    return "one of: " + join_choices(choice_list(d));
+  }
+
+  Ctx& ctx_;
+  YAML::Node node_;
+  std::string prefix_;
+  std::string display_;
+  std::vector<Entry> entries_;
+};
+
+bool valid_name(std::string_view name) {
+  if (name.empty() || name.size() > 63) return false;
+  const auto ok_first = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (!ok_first(name.front())) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [&](char c) { return ok_first(c) || c == '-' || c == '_' || c == '.'; });
+}
+
+bool is_postgres_dsn(std::string_view s) {
+  return s.starts_with("postgresql://") || s.starts_with("postgres://") ||
+         (s.find('=') != std::string_view::npos && s.find("://") == std::string_view::npos);
+}
+
+void read_tls(Ctx& ctx, const YAML::Node& node, const std::string& display, TlsOptions& tls) {
+  ObjectReader r(ctx, node, "targets[].tls", display);
+  tls.mode = r.text("mode").value_or("");
+  tls.ca_file = r.text("ca_file").value_or("");
+  tls.cert_file = r.text("cert_file").value_or("");
+  tls.key_file = r.text("key_file").value_or("");
+  tls.verify_server_cert = r.boolean("verify_server_cert");
+  r.finish();
+}
+
+void read_target(Ctx& ctx, const YAML::Node& node, std::size_t index, Config& config,
+                 std::map<std::string, int>& names) {
+  const std::string display = "targets[" + std::to_string(index) + "]";
+  ObjectReader r(ctx, node, "targets[]", display);
+  Target t;
+  t.location = r.location();
+  if (auto name = r.text("name")) {
+    if (!valid_name(*name)) {
+      ctx.problem(r.key_location("name"), r.path_of("name"),
+                  "invalid name \"" + *name +
+                      "\": expected lowercase letters, digits, '.', '_' or '-', starting with a "
+                      "letter or digit, at most 63 characters");
+    } else if (const auto it = names.find(*name); it != names.end()) {
+      ctx.problem(r.key_location("name"), r.path_of("name"),
+                  "duplicate target name \"" + *name + "\" (first defined at line " +
+                      std::to_string(it->second) + ")");
+    } else {
+      names[*name] = r.key_location("name").line;
+    }
+    t.name = *name;
+  }
+  const auto engine = r.text("engine");
+  if (engine) t.engine = *engine;
+  if (auto dsn = r.text("dsn")) {
+    const std::string password = redact::dsn_password(*dsn);
+    if (!password.empty()) redact::register_secret(password);
+    t.dsn = Secret(*dsn);
+  }
+  t.host = r.text("host").value_or("");
+  if (auto port = r.integer("port", 1, 65535)) t.port = static_cast<int>(*port);
+  t.user = r.text("user").value_or("");
+  if (auto password = r.text("password")) t.password = Secret(*password);
+  t.database = r.text("database").value_or("");
+  t.path = r.text("path").value_or("");
+  t.description = r.text("description").value_or("");
+  t.tags = r.string_map("tags");
+  if (const auto* tls = r.node("tls")) read_tls(ctx, *tls, r.path_of("tls"), t.tls);
+  r.finish();
+
+  // How the target is addressed must fit its engine.
+  if (const EngineShape* shape = engine ? ctx.engine(*engine) : nullptr) {
+    const bool structured =
+        r.has("host") || r.has("port") || r.has("user") || r.has("password") || r.has("database");
+    if (shape->file_based) {
+      if (!r.has("path")) {
+        ctx.problem(r.location(), r.path_of("path"),
+                    "missing required key for engine " + shape->name +
+                        "; expected the path of the database file");
+      }
+      for (const char* key : {"dsn", "host", "port", "user", "password", "database"}) {
+        if (r.has(key)) {
+          ctx.problem(r.key_location(key), r.path_of(key),
+                      "not used by engine " + shape->name + "; expected only path");
+        }
+      }
+    } else {
+      if (r.has("path")) {
+        ctx.problem(r.key_location("path"), r.path_of("path"),
+                    "engine " + shape->name + " is not file-based; expected dsn or host");
+      }
+      if (r.has("dsn") && structured) {
+        ctx.problem(r.key_location("dsn"), r.path_of("dsn"),
+                    "dsn excludes host, port, user, password and database; expected one or the "
+                    "other");
+      } else if (!r.has("dsn") && !r.has("host")) {
+        ctx.problem(r.location(), display,
+                    "missing connection details; expected dsn or host (with port, user, "
+                    "password, database)");
+      }
+      if (!t.dsn.empty()) {
+        const std::string& dsn = t.dsn.reveal();
+        const auto scheme_end = dsn.find("://");
+        if (scheme_end != std::string::npos) {
+          const std::string scheme = dsn.substr(0, scheme_end);
+          if (std::find(shape->dsn_schemes.begin(), shape->dsn_schemes.end(), scheme) ==
+              shape->dsn_schemes.end()) {
+            ctx.problem(r.key_location("dsn"), r.path_of("dsn"),
+                        "scheme \"" + scheme + "://\" does not fit engine " + shape->name +
+                            "; expected " + join_choices(shape->dsn_schemes));
+          }
+        } else if (!shape->accepts_key_value_dsn) {
+          ctx.problem(r.key_location("dsn"), r.path_of("dsn"),
+                      "expected a URI such as " +
+                          (shape->dsn_schemes.empty() ? std::string("scheme://")
+                                                      : shape->dsn_schemes.front() + "://") +
+                          "user@host:port/...");
+        }
+      }
+    }
+  }
+  config.targets.push_back(std::move(t));
+}
+
+void read_notify(Ctx& ctx, const YAML::Node& node, std::size_t index, Config& config,
+                 std::set<std::string>& names) {
+  const std::string display = "notify[" + std::to_string(index) + "]";
+  ObjectReader r(ctx, node, "notify[]", display);
+  NotifyChannel n;
+  n.location = r.location();
+  if (auto name = r.text("name")) {
+    if (!names.insert(*name).second) {
+      ctx.problem(r.key_location("name"), r.path_of("name"),
+                  "duplicate notify channel name \"" + *name + "\"");
+    }
+    n.name = *name;
+  }
+  n.type = r.text("type").value_or("");
+  if (auto url = r.text("url")) {
+    n.url = Secret(*url);
+    if (!url->starts_with("http://") && !url->starts_with("https://")) {
+      ctx.problem(r.key_location("url"), r.path_of("url"), "expected an http:// or https:// URL");
+    }
+  }
+  n.min_severity = r.text("min_severity").value_or("error");
+  if (auto t = r.duration("timeout")) n.timeout = *t;
+  r.finish();
+  config.notify.push_back(std::move(n));
+}
+
+template <typename Fn>
+void read_list(Ctx& ctx, ObjectReader& root, std::string_view key, Fn&& fn) {
+  const YAML::Node* node = root.node(key);
+  if (!node || node->IsNull()) return;
+  if (!node->IsSequence()) {
+    ctx.problem(*node, std::string(key),
+                "expected a list of mappings, got " + std::string(node_kind(*node)));
+    return;
+  }
+  for (std::size_t i = 0; i < node->size(); ++i) fn((*node)[i], i);
+}
+
+std::string render_problems(const std::vector<Problem>& problems) {
+  std::string out;
+  for (const auto& p : problems) {
+    if (!out.empty()) out += '\n';
+    out += p.to_string();
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string Problem::to_string() const {
+  std::string out = file;
+  if (line > 0) {
+    out += ':' + std::to_string(line);
+    if (column > 0) out += ':' + std::to_string(column);
+  }
+  out += ": ";
+  if (!key_path.empty()) out += key_path + ": ";
+  out += message;
+  return out;
+}
+
+const Target* Config::find_target(std::string_view name) const {
+  for (const auto& t : targets) {
+    if (t.name == name) return &t;
+  }
+  return nullptr;
+}
+
+Result<Config> parse_config(std::string_view text, const fs::path& file, const LoadOptions& options,
+                            std::vector<Problem>* problems_out) {
+  Ctx ctx(file, options);
+  if (options.load_dotenv) ctx.load_dotenv();
+  Config config;
+  config.file = file;
+  config.base_dir = ctx.base_dir();
+
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(text));
+  } catch (const YAML::Exception& e) {
+    ctx.problem(SourceLocation{.line = e.mark.line + 1, .column = e.mark.column + 1}, "",
+                "invalid YAML: " + e.msg);
+  }
+  if (ctx.problems().empty()) {
+    try {
+      ObjectReader r(ctx, root, "", "");
+      bool used_reference = false;
+      const auto state = r.text("state", &used_reference);
+      if (state && is_postgres_dsn(*state)) {
+        const std::string password = redact::dsn_password(*state);
+        if (!password.empty()) redact::register_secret(password);
+        config.state.postgres_dsn = Secret(*state);
+      } else if (state && !state->empty()) {
+        config.state.sqlite_path = ctx.resolve_path(*state).string();
+      } else if (!state && !r.has("state")) {
+        config.state.sqlite_path = ctx.resolve_path("dbops-state.db").string();
+      }
+      std::map<std::string, int> target_names;
+      read_list(ctx, r, "targets", [&](const YAML::Node& n, std::size_t i) {
+        read_target(ctx, n, i, config, target_names);
+      });
+      std::set<std::string> notify_names;
+      read_list(ctx, r, "notify", [&](const YAML::Node& n, std::size_t i) {
+        read_notify(ctx, n, i, config, notify_names);
+      });
+      r.finish();
+    } catch (const YAML::Exception& e) {
+      ctx.problem(SourceLocation{.line = e.mark.line + 1, .column = e.mark.column + 1}, "",
+                  "invalid YAML: " + e.msg);
+    }
+  }
+
+  auto& problems = ctx.problems();
+  std::stable_sort(problems.begin(), problems.end(), [](const Problem& a, const Problem& b) {
+    if (a.file != b.file) return a.file < b.file;
+    if (a.line != b.line) return a.line < b.line;
+    return a.column < b.column;
+  });
+  if (problems_out) *problems_out = problems;
+  if (!problems.empty()) {
+    Error error = make_error(ErrorCode::kConfig, render_problems(problems));
+    error.hint = "fix the problems listed above; `dbops config check` repeats this check";
+    return std::unexpected(std::move(error));
+  }
+  return config;
+}
+
+Result<Config> load_config(const fs::path& path, const LoadOptions& options,
+                           std::vector<Problem>* problems) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    Error error = make_error(ErrorCode::kConfig, "cannot read config file " + path.string());
+    error.hint =
+        "pass --config PATH, set DBOPS_CONFIG, or create dbops.yaml in the current directory";
+    return std::unexpected(std::move(error));
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return parse_config(buffer.str(), path, options, problems);
+}
+
+fs::path resolve_config_path(std::string_view flag_value) {
+  if (!flag_value.empty()) return fs::path(flag_value);
+  if (const char* env = std::getenv("DBOPS_CONFIG"); env && *env) return fs::path(env);
+  return fs::path("dbops.yaml");
+}
+
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
+  text = trim(text);
+  if (text.empty()) return std::nullopt;
+  long long total_ms = 0;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    long long n = 0;
+    std::size_t digits = 0;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+      if (n > 1'000'000'000LL) return std::nullopt;
+      n = n * 10 + (text[i] - '0');
+      ++i;
+      ++digits;
+    }
+    if (digits == 0) return std::nullopt;
+    std::size_t unit_start = i;
+    while (i < text.size() && text[i] >= 'a' && text[i] <= 'z') ++i;
+    const std::string_view unit = text.substr(unit_start, i - unit_start);
+    long long factor = 0;
+    if (unit == "ms")
+      factor = 1;
+    else if (unit == "s")
+      factor = 1000;
+    else if (unit == "m")
+      factor = 60'000;
+    else if (unit == "h")
+      factor = 3'600'000;
+    else if (unit == "d")
+      factor = 86'400'000;
+    else
+      return std::nullopt;
+    total_ms += n * factor;
+  }
+  return std::chrono::milliseconds(total_ms);
+}
+
+std::string format_duration(std::chrono::milliseconds duration) {
+  long long ms = duration.count();
+  if (ms == 0) return "0s";
+  std::string out;
+  const auto part = [&](long long unit, const char* suffix) {
+    if (ms >= unit) {
+      out += std::to_string(ms / unit) + suffix;
+      ms %= unit;
+    }
+  };
+  part(86'400'000, "d");
+  part(3'600'000, "h");
+  part(60'000, "m");
+  part(1000, "s");
+  part(1, "ms");
+  return out;
+}
+
+}  // namespace dbops::config

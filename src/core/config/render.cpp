@@ -1,0 +1,99 @@
+// The resolved config printed back, secrets redacted.
+#include <yaml-cpp/yaml.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/config/config.hpp"
+
+namespace dbops::config {
+namespace {
+
+std::string state_text(const StateConfig& state) {
+  return state.is_postgres() ? redact::dsn(state.postgres_dsn.reveal()) : state.sqlite_path;
+}
+
+nlohmann::ordered_json target_json(const Target& t) {
+  nlohmann::ordered_json j;
+  j["name"] = t.name;
+  j["engine"] = t.engine;
+  if (!t.dsn.empty()) j["dsn"] = redact::dsn(t.dsn.reveal());
+  if (!t.host.empty()) j["host"] = t.host;
+  if (t.port) j["port"] = t.port;
+  if (!t.user.empty()) j["user"] = t.user;
+  if (!t.password.empty()) j["password"] = std::string(t.password.redacted());
+  if (!t.database.empty()) j["database"] = t.database;
+  if (!t.path.empty()) j["path"] = t.path;
+  if (!t.description.empty()) j["description"] = t.description;
+  if (!t.tags.empty()) j["tags"] = t.tags;
+  nlohmann::ordered_json tls = nlohmann::ordered_json::object();
+  if (!t.tls.mode.empty()) tls["mode"] = t.tls.mode;
+  if (!t.tls.ca_file.empty()) tls["ca_file"] = t.tls.ca_file;
+  if (!t.tls.cert_file.empty()) tls["cert_file"] = t.tls.cert_file;
+  if (!t.tls.key_file.empty()) tls["key_file"] = t.tls.key_file;
+  if (t.tls.verify_server_cert) tls["verify_server_cert"] = *t.tls.verify_server_cert;
+  if (!tls.empty()) j["tls"] = tls;
+  return j;
+}
+
+nlohmann::ordered_json config_json(const Config& c) {
+  nlohmann::ordered_json j;
+  j["file"] = c.file.string();
+  j["state"] = state_text(c.state);
+  j["targets"] = nlohmann::ordered_json::array();
+  for (const auto& t : c.targets) j["targets"].push_back(target_json(t));
+  j["notify"] = nlohmann::ordered_json::array();
+  for (const auto& n : c.notify) {
+    j["notify"].push_back({{"name", n.name},
+                           {"type", n.type},
+                           {"url", std::string(n.url.redacted())},
+                           {"min_severity", n.min_severity},
+                           {"timeout", format_duration(n.timeout)}});
+  }
+  return j;
+}
+
+void emit(YAML::Emitter& out, const nlohmann::ordered_json& j) {
+  if (j.is_object()) {
+    out << YAML::BeginMap;
+    for (const auto& [k, v] : j.items()) {
+      out << YAML::Key << k << YAML::Value;
+      emit(out, v);
+    }
+    out << YAML::EndMap;
+  } else if (j.is_array()) {
+    out << YAML::BeginSeq;
+    for (const auto& v : j) emit(out, v);
+    out << YAML::EndSeq;
+  } else if (j.is_string()) {
+    out << j.get<std::string>();
+  } else if (j.is_boolean()) {
+    out << j.get<bool>();
+  } else if (j.is_number_integer()) {
+    out << j.get<long long>();
+  } else {
+    out << j.dump(-1, ' ', false, nlohmann::detail::error_handler_t::replace);
+  }
+}
+
+}  // namespace
+
+std::string to_json(const Config& config) {
+  return redact::scrub(
+      config_json(config).dump(2, ' ', false, nlohmann::detail::error_handler_t::replace));
+}
+
+std::string to_yaml(const Config& config) {
+  nlohmann::ordered_json j = config_json(config);
+  j.erase("file");
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  for (const char* key : {"state", "targets", "notify"}) {
+    if (j[key].is_array() && j[key].empty()) continue;
+    out << YAML::Key << key << YAML::Value;
+    emit(out, j[key]);
+  }
+  out << YAML::EndMap;
+  return redact::scrub(std::string(out.c_str()) + "\n");
+}
+
+}  // namespace dbops::config

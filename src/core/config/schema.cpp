@@ -1,0 +1,219 @@
+#include "core/config/schema.hpp"
+
+#include <array>
+
+namespace dbops::config {
+namespace {
+
+constexpr auto kSchema = std::to_array<KeyDecl>({
+    {.path = "state",
+     .type = KeyType::kConnection,
+     .default_value = "dbops-state.db",
+     .description = "Where dbops keeps its state (job runs, events, catalogs): a SQLite file path "
+                    "(the embedded default, relative to the config file) or a PostgreSQL "
+                    "connection string (postgresql://...) for a store shared by several agents.",
+     .example = "state: /var/lib/dbops/state.db"},
+
+    {.path = "targets",
+     .type = KeyType::kObjectList,
+     .description = "The databases dbops works on.",
+     .example = ""},
+    {.path = "targets[].name",
+     .type = KeyType::kString,
+     .required = true,
+     .description = "Unique name of the target: lowercase letters, digits, '.', '_' and '-'; "
+                    "used in commands (--target), logs and metrics.",
+     .example = "name: pg-main"},
+    {.path = "targets[].engine",
+     .type = KeyType::kEnum,
+     .required = true,
+     .choices = "@engines",
+     .description = "The database engine; `dbops engines` lists them.",
+     .example = "engine: postgres"},
+    {.path = "targets[].dsn",
+     .type = KeyType::kConnection,
+     .description = "Connection string in the engine's native form (postgresql://, mysql://, "
+                    "mariadb://, redis://, or libpq key=value). The password inside it is treated "
+                    "as a secret. Excludes host/port/user/password/database.",
+     .example = "dsn: postgresql://dbops@db1:5432/app?sslmode=verify-full"},
+    {.path = "targets[].host",
+     .type = KeyType::kString,
+     .description = "Host name or address (or a Unix socket directory for PostgreSQL).",
+     .example = "host: db1.internal"},
+    {.path = "targets[].port",
+     .type = KeyType::kInt,
+     .description = "TCP port; the engine's default when omitted.",
+     .example = "port: 5432"},
+    {.path = "targets[].user",
+     .type = KeyType::kString,
+     .description = "User name to connect as.",
+     .example = "user: dbops"},
+    {.path = "targets[].password",
+     .type = KeyType::kSecret,
+     .description = "Password; use a ${env:NAME} or ${file:PATH} reference rather than a literal.",
+     .example = "password: ${file:/run/secrets/pg-main}"},
+    {.path = "targets[].database",
+     .type = KeyType::kString,
+     .description = "Database name (PostgreSQL, MariaDB) or number (Redis).",
+     .example = "database: app"},
+    {.path = "targets[].path",
+     .type = KeyType::kPath,
+     .description = "Database file of a file-based engine (SQLite), relative to the config file.",
+     .example = "path: ./sample.db"},
+    {.path = "targets[].description",
+     .type = KeyType::kString,
+     .description = "Free text shown in listings.",
+     .example = "description: orders primary"},
+    {.path = "targets[].tags",
+     .type = KeyType::kStringMap,
+     .description = "Labels for selecting targets (--tag key=value).",
+     .example = "tags: {env: prod, team: payments}"},
+    {.path = "targets[].tls",
+     .type = KeyType::kObject,
+     .description = "TLS settings, passed to the engine's client library.",
+     .example = ""},
+    {.path = "targets[].tls.mode",
+     .type = KeyType::kEnum,
+     .choices = "disable|allow|prefer|require|verify-ca|verify-full",
+     .description = "TLS mode (PostgreSQL sslmode; for MariaDB, require and above turn TLS on "
+                    "and verify-* verify the server certificate).",
+     .example = "mode: verify-full"},
+    {.path = "targets[].tls.ca_file",
+     .type = KeyType::kPath,
+     .description = "CA certificate file (PostgreSQL sslrootcert, MariaDB ssl-ca).",
+     .example = "ca_file: /etc/ssl/certs/db-ca.pem"},
+    {.path = "targets[].tls.cert_file",
+     .type = KeyType::kPath,
+     .description = "Client certificate file (PostgreSQL sslcert, MariaDB ssl-cert).",
+     .example = "cert_file: /etc/dbops/client.crt"},
+    {.path = "targets[].tls.key_file",
+     .type = KeyType::kPath,
+     .description = "Client private key file (PostgreSQL sslkey, MariaDB ssl-key).",
+     .example = "key_file: /etc/dbops/client.key"},
+    {.path = "targets[].tls.verify_server_cert",
+     .type = KeyType::kBool,
+     .description = "Verify the server's certificate (MariaDB verify-server-cert).",
+     .example = "verify_server_cert: true"},
+
+    {.path = "notify",
+     .type = KeyType::kObjectList,
+     .description = "Where failure events are delivered.",
+     .example = ""},
+    {.path = "notify[].name",
+     .type = KeyType::kString,
+     .required = true,
+     .description = "Unique name of the channel.",
+     .example = "name: oncall"},
+    {.path = "notify[].type",
+     .type = KeyType::kEnum,
+     .required = true,
+     .choices = "webhook|slack",
+     .description = "webhook posts the event as JSON; slack posts an incoming-webhook message.",
+     .example = "type: slack"},
+    {.path = "notify[].url",
+     .type = KeyType::kSecret,
+     .required = true,
+     .description = "The webhook URL (a secret: it usually embeds a token).",
+     .example = "url: ${env:SLACK_WEBHOOK_URL}"},
+    {.path = "notify[].min_severity",
+     .type = KeyType::kEnum,
+     .default_value = "error",
+     .choices = "info|warn|error",
+     .description = "Least severe event delivered.",
+     .example = "min_severity: warn"},
+    {.path = "notify[].timeout",
+     .type = KeyType::kDuration,
+     .default_value = "10s",
+     .description = "Deadline for one delivery attempt.",
+     .example = "timeout: 5s"},
+});
+
+}  // namespace
+
+std::string_view key_type_name(KeyType type) {
+  switch (type) {
+    case KeyType::kObject:
+      return "mapping";
+    case KeyType::kObjectList:
+      return "list of mappings";
+    case KeyType::kString:
+      return "string";
+    case KeyType::kInt:
+      return "integer";
+    case KeyType::kBool:
+      return "boolean";
+    case KeyType::kDuration:
+      return "duration";
+    case KeyType::kSecret:
+      return "secret string";
+    case KeyType::kConnection:
+      return "connection string";
+    case KeyType::kPath:
+      return "path";
+    case KeyType::kEnum:
+      return "one of";
+    case KeyType::kStringMap:
+      return "mapping of strings";
+    case KeyType::kStringList:
+      return "list of strings";
+  }
+  return "value";
+}
+
+std::span<const KeyDecl> schema() {
+  return kSchema;
+}
+
+const KeyDecl* find_key(std::string_view path) {
+  for (const auto& decl : kSchema) {
+    if (decl.path == path) return &decl;
+  }
+  return nullptr;
+}
+
+std::string schema_markdown() {
+  std::string out;
+  out += "| key | type | required | default | description |\n";
+  out += "|---|---|---|---|---|\n";
+  for (const auto& decl : kSchema) {
+    std::string type(key_type_name(decl.type));
+    if (decl.type == KeyType::kEnum) {
+      if (decl.choices == "@engines") {
+        type = "engine name";
+      } else {
+        type = "one of `";
+        for (const char c : decl.choices) {
+          if (c == '|') {
+            type += "`, `";
+          } else {
+            type += c;
+          }
+        }
+        type += '`';
+      }
+    }
+    out += "| `";
+    out += decl.path;
+    out += "` | ";
+    out += type;
+    out += " | ";
+    out += decl.required ? "yes" : "no";
+    out += " | ";
+    if (!decl.default_value.empty()) {
+      out += '`';
+      out += decl.default_value;
+      out += '`';
+    }
+    out += " | ";
+    out += decl.description;
+    if (!decl.example.empty()) {
+      out += " Example: `";
+      out += decl.example;
+      out += '`';
+    }
+    out += " |\n";
+  }
+  return out;
+}
+
+}  // namespace dbops::config

@@ -1,0 +1,814 @@
+#include "core/subprocess.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+namespace dbops {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::size_t kChunkSize = 64 * 1024;
+constexpr std::chrono::milliseconds kCancelPollInterval{50};
+constexpr std::chrono::milliseconds kMaxExitPollInterval{50};
+
+// Owns a file descriptor.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept {
+    if (this != &other) reset(std::exchange(other.fd_, -1));
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd() { reset(); }
+
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  void reset(int fd = -1) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// Moves fd to a number >= 3 (keeping O_CLOEXEC), so that setting up the child's
+// 0, 1 and 2 with dup2() can never clobber another descriptor it still needs.
+Status raise_above_stdio(UniqueFd& fd, std::string_view what) {
+  if (fd.get() >= 3) return ok();
+  int moved = ::fcntl(fd.get(), F_DUPFD_CLOEXEC, 3);
+  if (moved < 0) return fail(errno_error(what, errno));
+  fd.reset(moved);
+  return ok();
+}
+
+struct Pipe {
+  UniqueFd read;
+  UniqueFd write;
+};
+
+// A close-on-exec pipe; the parent's end (`parent_reads` picks which) is made
+// non-blocking, the child's end stays blocking.
+Result<Pipe> make_pipe(bool parent_reads, std::string_view what) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return fail(errno_error(what, errno));
+  Pipe p{UniqueFd(fds[0]), UniqueFd(fds[1])};
+  DBOPS_TRY(raise_above_stdio(p.read, what));
+  DBOPS_TRY(raise_above_stdio(p.write, what));
+  int parent_fd = parent_reads ? p.read.get() : p.write.get();
+  int flags = ::fcntl(parent_fd, F_GETFL);
+  if (flags < 0 || ::fcntl(parent_fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+    return fail(errno_error(what, errno));
+  }
+  return p;
+}
+
+bool has_nul(std::string_view s) {
+  return s.find('\0') != std::string_view::npos;
+}
+
+std::string_view env_name(std::string_view entry) {
+  return entry.substr(0, std::min(entry.find('='), entry.size()));
+}
+
+// The child's environment as "NAME=value" strings.
+Result<std::vector<std::string>> build_env(const ProcessOptions& options) {
+  std::vector<std::string> env;
+  if (options.clear_env) {
+    for (const char* name : {"PATH", "HOME", "LANG", "TZ"}) {
+      if (const char* value = std::getenv(name)) env.push_back(std::string(name) + "=" + value);
+    }
+  } else {
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) env.emplace_back(*e);
+  }
+  for (const auto& [name, value] : options.env) {
+    if (name.empty() || name.find('=') != std::string::npos || has_nul(name) || has_nul(value)) {
+      return fail(ErrorCode::kInvalidArgument,
+                  options.argv[0] + ": invalid environment variable name \"" + name + "\"");
+    }
+    std::erase_if(env, [&](const std::string& entry) { return env_name(entry) == name; });
+    env.push_back(name + "=" + value);
+  }
+  return env;
+}
+
+// The paths execve() is tried on, in order: argv[0] itself when it has a slash,
+// otherwise each PATH directory joined with it (an empty entry meaning ".").
+std::vector<std::string> exec_candidates(const std::string& program,
+                                         const std::vector<std::string>& env,
+                                         std::string* searched_path) {
+  if (program.find('/') != std::string::npos) return {program};
+  std::string path = "/bin:/usr/bin";
+  for (const auto& entry : env) {
+    if (env_name(entry) == "PATH") path = entry.substr(5);
+  }
+  *searched_path = path;
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (true) {
+    std::size_t end = path.find(':', start);
+    std::string dir = path.substr(start, end == std::string::npos ? end : end - start);
+    if (dir.empty()) dir = ".";
+    out.push_back(dir + "/" + program);
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return out;
+}
+
+// What the child tells the parent when it could not exec.
+enum class ChildStage : int { kSetup = 1, kChdir = 2, kExec = 3 };
+struct ChildReport {
+  ChildStage stage;
+  int err;
+};
+
+// Everything the child needs, prepared before fork() so that the child only
+// makes async-signal-safe calls.
+struct ChildPlan {
+  const char* const* argv = nullptr;
+  const char* const* envp = nullptr;
+  const char* const* candidates = nullptr;  // null-terminated
+  const char* cwd = nullptr;                // null: keep
+  int stdin_fd = -1;
+  int stdout_fd = -1;
+  int stderr_fd = -1;
+  int report_fd = -1;
+  int max_fd = 0;  // for the close() loop when close_range() is unavailable
+};
+
+[[noreturn]] void child_fail(const ChildPlan& plan, ChildStage stage, int err) {
+  ChildReport report{stage, err};
+  const char* p = reinterpret_cast<const char*>(&report);
+  std::size_t left = sizeof(report);
+  while (left > 0) {
+    ssize_t n = ::write(plan.report_fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  ::_exit(127);
+}
+
+void close_from(unsigned first, unsigned last, int max_fd) {
+  if (first > last) return;
+  if (::close_range(first, last, 0) == 0) return;
+  unsigned stop = std::min(last, static_cast<unsigned>(max_fd));
+  for (unsigned fd = first; fd <= stop; ++fd) ::close(static_cast<int>(fd));
+}
+
+// Runs in the child between fork() and exec: async-signal-safe calls only.
+[[noreturn]] void child_exec(const ChildPlan& plan) {
+  // Default dispositions (ignored signals would survive exec) and an empty mask.
+  struct sigaction dfl;
+  std::memset(&dfl, 0, sizeof(dfl));
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
+  }
+  sigset_t empty;
+  ::sigemptyset(&empty);
+  ::sigprocmask(SIG_SETMASK, &empty, nullptr);
+
+  ::setpgid(0, 0);
+
+  const int targets[3] = {0, 1, 2};
+  const int sources[3] = {plan.stdin_fd, plan.stdout_fd, plan.stderr_fd};
+  for (int i = 0; i < 3; ++i) {
+    // Sources are all >= 3, so dup2() never clobbers one; it also clears
+    // FD_CLOEXEC on the target.
+    if (::dup2(sources[i], targets[i]) < 0) child_fail(plan, ChildStage::kSetup, errno);
+  }
+  // Close everything else except the report pipe (close-on-exec).
+  unsigned report = static_cast<unsigned>(plan.report_fd);
+  close_from(3, report - 1, plan.max_fd);
+  close_from(report + 1, ~0U, plan.max_fd);
+
+  if (plan.cwd != nullptr && ::chdir(plan.cwd) != 0) {
+    child_fail(plan, ChildStage::kChdir, errno);
+  }
+
+  // execvp()'s search: skip candidates that do not exist, remember EACCES.
+  int err = ENOENT;
+  bool saw_eacces = false;
+  for (const char* const* c = plan.candidates; *c != nullptr; ++c) {
+    ::execve(*c, const_cast<char* const*>(plan.argv), const_cast<char* const*>(plan.envp));
+    err = errno;
+    if (err == EACCES) {
+      saw_eacces = true;
+    } else if (err != ENOENT && err != ENOTDIR && err != ESTALE && err != ENODEV &&
+               err != ETIMEDOUT) {
+      break;
+    }
+  }
+  if (saw_eacces && (err == ENOENT || err == ENOTDIR)) err = EACCES;
+  child_fail(plan, ChildStage::kExec, err);
+}
+
+// Blocks SIGPIPE in the calling thread for its lifetime, and discards a SIGPIPE
+// that our own writes raised.
+class SigpipeGuard {
+ public:
+  SigpipeGuard() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set_, &old_);
+    sigset_t pending;
+    sigemptyset(&pending);
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+  }
+  SigpipeGuard(const SigpipeGuard&) = delete;
+  SigpipeGuard& operator=(const SigpipeGuard&) = delete;
+  ~SigpipeGuard() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+
+  // Call after a write failed with EPIPE.
+  void consume() {
+    if (was_pending_) return;
+    struct timespec zero {};
+    while (sigtimedwait(&set_, nullptr, &zero) < 0 && errno == EINTR) {
+    }
+  }
+
+ private:
+  sigset_t set_;
+  sigset_t old_;
+  bool was_pending_ = false;
+};
+
+std::string format_seconds(std::chrono::nanoseconds d) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1fs", std::chrono::duration<double>(d).count());
+  return buf;
+}
+
+// One output stream of the child, on the parent's side.
+struct OutputStream {
+  UniqueFd fd;
+  const OutputSink* sink = nullptr;
+  std::string* text = nullptr;
+  bool* truncated = nullptr;
+
+  Status deliver(std::string_view chunk) {
+    switch (sink->kind()) {
+      case OutputSink::Kind::kDiscard:
+        return ok();
+      case OutputSink::Kind::kCapture: {
+        std::size_t room = sink->limit() - std::min(sink->limit(), text->size());
+        if (chunk.size() > room) *truncated = true;
+        text->append(chunk.substr(0, room));
+        return ok();
+      }
+      case OutputSink::Kind::kCaptureTail: {
+        std::size_t limit = sink->limit();
+        if (chunk.size() >= limit) {
+          if (chunk.size() > limit || !text->empty()) *truncated = true;
+          text->assign(chunk.substr(chunk.size() - limit));
+          return ok();
+        }
+        text->append(chunk);
+        // Trim lazily: only once twice the limit is held.
+        if (text->size() > 2 * limit) {
+          text->erase(0, text->size() - limit);
+          *truncated = true;
+        }
+        return ok();
+      }
+      case OutputSink::Kind::kCallback:
+        return sink->fn()(chunk);
+    }
+    return ok();
+  }
+
+  void finish() {
+    if (sink->kind() == OutputSink::Kind::kCaptureTail && text->size() > sink->limit()) {
+      text->erase(0, text->size() - sink->limit());
+      *truncated = true;
+    }
+  }
+};
+
+class Runner {
+ public:
+  Runner(const ProcessOptions& options, ProcessResult& result)
+      : options_(options), result_(result), buf_(new char[kChunkSize]) {}
+  Runner(const Runner&) = delete;
+  Runner& operator=(const Runner&) = delete;
+  // Never leaves a child behind, even on an unexpected early return.
+  ~Runner() {
+    if (pid_ > 0 && !reaped_) {
+      ::kill(-pid_, SIGKILL);
+      ::kill(pid_, SIGKILL);
+      while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+      }
+    }
+  }
+
+  Status run();
+
+ private:
+  Status spawn();
+  Status loop();
+  void poll_once();
+  // Reads one chunk; false at EOF, on EAGAIN or on an error.
+  bool read_output(OutputStream& out);
+  void feed_stdin();
+  void start_kill();
+  void record_error(Error error);
+  bool check_exited();
+
+  const std::string& program() const { return options_.argv[0]; }
+
+  const ProcessOptions& options_;
+  ProcessResult& result_;
+  std::unique_ptr<char[]> buf_;
+  SigpipeGuard sigpipe_;
+
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  UniqueFd pidfd_;
+  UniqueFd stdin_fd_;
+  OutputStream stdout_;
+  OutputStream stderr_;
+
+  // Pending stdin bytes: a view into stdin_data or into stdin_buf_.
+  std::string_view stdin_pending_;
+  std::unique_ptr<char[]> stdin_buf_;
+  bool stdin_source_done_ = false;
+
+  Clock::time_point start_;
+  std::optional<Clock::time_point> deadline_;
+  std::optional<Clock::time_point> sigkill_at_;
+  bool kill_started_ = false;
+  bool sigkill_sent_ = false;
+  bool exited_ = false;
+  std::chrono::milliseconds exit_poll_{1};
+  std::optional<Error> error_;
+};
+
+Status Runner::spawn() {
+  const auto& argv = options_.argv;
+  for (std::size_t i = 0; i < argv.size(); ++i) {
+    if (has_nul(argv[i])) {
+      return fail(ErrorCode::kInvalidArgument,
+                  program() + ": argument " + std::to_string(i) + " contains a NUL byte");
+    }
+  }
+  if (has_nul(options_.cwd)) {
+    return fail(ErrorCode::kInvalidArgument, program() + ": working directory contains a NUL byte");
+  }
+  if (options_.stdin_data && options_.stdin_source) {
+    return fail(ErrorCode::kInvalidArgument,
+                program() + ": both stdin_data and stdin_source are set");
+  }
+  for (const OutputSink* sink : {&options_.stdout_sink, &options_.stderr_sink}) {
+    if (sink->kind() == OutputSink::Kind::kCallback && !sink->fn()) {
+      return fail(ErrorCode::kInvalidArgument, program() + ": output callback is empty");
+    }
+  }
+
+  DBOPS_ASSIGN(std::vector<std::string> env, build_env(options_));
+  std::string searched_path;
+  std::vector<std::string> candidates = exec_candidates(program(), env, &searched_path);
+
+  std::vector<const char*> argv_ptrs;
+  for (const auto& a : argv) argv_ptrs.push_back(a.c_str());
+  argv_ptrs.push_back(nullptr);
+  std::vector<const char*> env_ptrs;
+  for (const auto& e : env) env_ptrs.push_back(e.c_str());
+  env_ptrs.push_back(nullptr);
+  std::vector<const char*> candidate_ptrs;
+  for (const auto& c : candidates) candidate_ptrs.push_back(c.c_str());
+  candidate_ptrs.push_back(nullptr);
+
+  const std::string what = program() + ": create pipe";
+  UniqueFd dev_null(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!dev_null.valid()) return fail(errno_error(program() + ": open /dev/null", errno));
+  DBOPS_TRY(raise_above_stdio(dev_null, program() + ": open /dev/null"));
+
+  ChildPlan plan;
+  plan.argv = argv_ptrs.data();
+  plan.envp = env_ptrs.data();
+  plan.candidates = candidate_ptrs.data();
+  plan.cwd = options_.cwd.empty() ? nullptr : options_.cwd.c_str();
+
+  std::optional<Pipe> in_pipe, out_pipe, err_pipe;
+  if (options_.stdin_data || options_.stdin_source) {
+    DBOPS_ASSIGN(in_pipe, make_pipe(/*parent_reads=*/false, what));
+    plan.stdin_fd = in_pipe->read.get();
+  } else {
+    plan.stdin_fd = dev_null.get();
+  }
+  if (options_.stdout_sink.kind() != OutputSink::Kind::kDiscard) {
+    DBOPS_ASSIGN(out_pipe, make_pipe(/*parent_reads=*/true, what));
+    plan.stdout_fd = out_pipe->write.get();
+  } else {
+    plan.stdout_fd = dev_null.get();
+  }
+  if (options_.stderr_sink.kind() != OutputSink::Kind::kDiscard) {
+    DBOPS_ASSIGN(err_pipe, make_pipe(/*parent_reads=*/true, what));
+    plan.stderr_fd = err_pipe->write.get();
+  } else {
+    plan.stderr_fd = dev_null.get();
+  }
+  DBOPS_ASSIGN(Pipe report, make_pipe(/*parent_reads=*/true, what));
+  plan.report_fd = report.write.get();
+  // The report pipe's read end is non-blocking from make_pipe(); we want to block.
+  ::fcntl(report.read.get(), F_SETFL, 0);
+
+  struct rlimit rl;
+  plan.max_fd = 65535;
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+    plan.max_fd = static_cast<int>(std::min<rlim_t>(rl.rlim_cur, 1 << 20));
+  }
+
+  start_ = Clock::now();
+  pid_t pid = ::fork();
+  if (pid < 0) return fail(errno_error(program() + ": fork", errno));
+  if (pid == 0) child_exec(plan);
+  pid_ = pid;
+  // Also from the parent, so that the group exists before we might signal it.
+  ::setpgid(pid_, pid_);
+
+  // Close the child's ends so that EOF and EPIPE work.
+  report.write.reset();
+  dev_null.reset();
+  if (in_pipe) in_pipe->read.reset();
+  if (out_pipe) out_pipe->write.reset();
+  if (err_pipe) err_pipe->write.reset();
+
+  // Wait for exec: EOF means it happened (the pipe is close-on-exec).
+  ChildReport child_report{};
+  std::size_t got = 0;
+  while (got < sizeof(child_report)) {
+    ssize_t n = ::read(report.read.get(), reinterpret_cast<char*>(&child_report) + got,
+                       sizeof(child_report) - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  if (got == sizeof(child_report)) {
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    reaped_ = true;
+    int err = child_report.err;
+    switch (child_report.stage) {
+      case ChildStage::kChdir: {
+        Error e = errno_error(program() + ": cannot change directory to " + options_.cwd, err);
+        if (err == ENOENT || err == ENOTDIR) e.code = ErrorCode::kNotFound;
+        return fail(std::move(e));
+      }
+      case ChildStage::kExec: {
+        if (err == ENOENT && program().find('/') == std::string::npos) {
+          return fail(Error{.code = ErrorCode::kNotFound,
+                            .message = program() + ": not found on PATH",
+                            .context = {},
+                            .hint = "Install " + program() +
+                                    " or add its directory to PATH (searched " + searched_path +
+                                    ")."});
+        }
+        if (err == ENOENT || err == ENOTDIR) {
+          Error e = errno_error(program(), err);
+          e.code = ErrorCode::kNotFound;
+          return fail(std::move(e));
+        }
+        return fail(errno_error(program() + ": cannot execute", err));
+      }
+      case ChildStage::kSetup:
+        break;
+    }
+    return fail(errno_error(program() + ": set up child process", err));
+  }
+
+  if (in_pipe) stdin_fd_ = std::move(in_pipe->write);
+  if (out_pipe) stdout_.fd = std::move(out_pipe->read);
+  if (err_pipe) stderr_.fd = std::move(err_pipe->read);
+  return ok();
+}
+
+void Runner::record_error(Error error) {
+  if (!error_) error_ = std::move(error);
+  start_kill();
+}
+
+void Runner::start_kill() {
+  if (kill_started_) return;
+  kill_started_ = true;
+  stdin_fd_.reset();  // EOF helps a well-behaved child finish
+  if (exited_) return;
+  if (options_.kill_grace.count() <= 0) {
+    ::kill(-pid_, SIGKILL);
+    sigkill_sent_ = true;
+  } else {
+    ::kill(-pid_, SIGTERM);
+    sigkill_at_ = Clock::now() + options_.kill_grace;
+  }
+}
+
+// Notices the child's exit without reaping it, so its pid (and so its process
+// group id) cannot be reused while we may still signal the group.
+bool Runner::check_exited() {
+  if (exited_) return true;
+  siginfo_t info;
+  std::memset(&info, 0, sizeof(info));
+  while (true) {
+    int rc = ::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT);
+    if (rc == 0) break;
+    if (errno == EINTR) continue;
+    // ECHILD: someone else reaped it (SIGCHLD ignored?); treat as gone.
+    exited_ = true;
+    return true;
+  }
+  exited_ = info.si_pid == pid_;
+  return exited_;
+}
+
+bool Runner::read_output(OutputStream& out) {
+  while (out.fd.valid()) {
+    ssize_t n = ::read(out.fd.get(), buf_.get(), kChunkSize);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
+    if (n < 0) {
+      record_error(errno_error(program() + ": read output", errno));
+      out.fd.reset();
+      return false;
+    }
+    if (n == 0) {
+      out.fd.reset();
+      return false;
+    }
+    // After an error everything is drained and dropped.
+    if (!error_) {
+      Status s = out.deliver(std::string_view(buf_.get(), static_cast<std::size_t>(n)));
+      if (!s) record_error(std::move(s).error());
+    }
+    return true;
+  }
+  return false;
+}
+
+void Runner::feed_stdin() {
+  while (stdin_fd_.valid()) {
+    if (stdin_pending_.empty()) {
+      if (options_.stdin_data || stdin_source_done_) {
+        stdin_fd_.reset();
+        return;
+      }
+      if (!stdin_buf_) stdin_buf_.reset(new char[kChunkSize]);
+      Result<std::size_t> n = options_.stdin_source(stdin_buf_.get(), kChunkSize);
+      if (!n) {
+        record_error(std::move(n).error());
+        return;
+      }
+      if (*n > kChunkSize) {
+        record_error(Error{.code = ErrorCode::kInternal,
+                           .message = program() + ": stdin source returned more than asked for",
+                           .context = {},
+                           .hint = {}});
+        return;
+      }
+      if (*n == 0) {
+        stdin_source_done_ = true;
+        continue;
+      }
+      stdin_pending_ = std::string_view(stdin_buf_.get(), *n);
+    }
+    ssize_t n = ::write(stdin_fd_.get(), stdin_pending_.data(), stdin_pending_.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n < 0 && errno == EPIPE) {
+      sigpipe_.consume();
+      result_.stdin_closed_early = true;
+      stdin_fd_.reset();
+      return;
+    }
+    if (n < 0) {
+      record_error(errno_error(program() + ": write stdin", errno));
+      return;
+    }
+    stdin_pending_.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+void Runner::poll_once() {
+  std::array<pollfd, 4> fds{};
+  nfds_t count = 0;
+  int stdin_slot = -1, stdout_slot = -1, stderr_slot = -1;
+  if (stdin_fd_.valid()) {
+    stdin_slot = static_cast<int>(count);
+    fds[count++] = pollfd{stdin_fd_.get(), POLLOUT, 0};
+  }
+  if (stdout_.fd.valid()) {
+    stdout_slot = static_cast<int>(count);
+    fds[count++] = pollfd{stdout_.fd.get(), POLLIN, 0};
+  }
+  if (stderr_.fd.valid()) {
+    stderr_slot = static_cast<int>(count);
+    fds[count++] = pollfd{stderr_.fd.get(), POLLIN, 0};
+  }
+  if (pidfd_.valid()) fds[count++] = pollfd{pidfd_.get(), POLLIN, 0};
+
+  // How long we may sleep: until the next deadline of any kind.
+  auto now = Clock::now();
+  std::optional<Clock::duration> wait;
+  auto shorten = [&](Clock::duration d) {
+    if (d < Clock::duration::zero()) d = Clock::duration::zero();
+    if (!wait || d < *wait) wait = d;
+  };
+  if (!kill_started_ && deadline_) shorten(*deadline_ - now);
+  if (!kill_started_ && options_.cancel != nullptr) shorten(kCancelPollInterval);
+  if (sigkill_at_ && !sigkill_sent_) shorten(*sigkill_at_ - now);
+  if (!pidfd_.valid()) {
+    shorten(exit_poll_);
+    exit_poll_ = std::min(exit_poll_ * 2, kMaxExitPollInterval);
+  }
+  int timeout_ms = -1;
+  if (wait) {
+    // Round up so that we do not wake just before a deadline and spin.
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(*wait).count();
+    timeout_ms = static_cast<int>(std::min<long long>((us + 999) / 1000, 3'600'000));
+  }
+
+  int rc = ::poll(fds.data(), count, timeout_ms);
+  if (rc < 0) {
+    if (errno != EINTR) record_error(errno_error(program() + ": poll", errno));
+    return;
+  }
+  if (rc > 0) {
+    if (stdin_slot >= 0 && fds[stdin_slot].revents != 0) feed_stdin();
+    if (stdout_slot >= 0 && fds[stdout_slot].revents != 0) read_output(stdout_);
+    if (stderr_slot >= 0 && fds[stderr_slot].revents != 0) read_output(stderr_);
+  }
+}
+
+Status Runner::loop() {
+  if (options_.timeout.count() > 0) deadline_ = start_ + options_.timeout;
+  if (stdin_fd_.valid()) {
+    if (options_.stdin_data) stdin_pending_ = *options_.stdin_data;
+    feed_stdin();
+  }
+  // A pidfd makes the child's exit wake poll(); without one (old kernels) we
+  // poll waitid() with a growing interval.
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
+  if (pidfd >= 0) pidfd_.reset(pidfd);
+
+  while (!check_exited()) {
+    poll_once();
+    auto now = Clock::now();
+    if (!kill_started_) {
+      if (deadline_ && now >= *deadline_) {
+        result_.timed_out = true;
+        start_kill();
+      } else if (options_.cancel != nullptr && options_.cancel->load()) {
+        result_.cancelled = true;
+        start_kill();
+      }
+    } else if (!sigkill_sent_ && sigkill_at_ && now >= *sigkill_at_) {
+      ::kill(-pid_, SIGKILL);
+      sigkill_sent_ = true;
+    }
+  }
+
+  // The child has exited but is not reaped yet, so its process group id is
+  // still ours. When we were stopping it, finish off whatever it left behind.
+  if (kill_started_ && !sigkill_sent_) ::kill(-pid_, SIGKILL);
+
+  // Collect what the child wrote before exiting. Its data is at most one pipe
+  // buffer; the bound keeps a grandchild that keeps writing from holding us.
+  for (OutputStream* out : {&stdout_, &stderr_}) {
+    if (!out->fd.valid()) continue;
+    int pipe_size = ::fcntl(out->fd.get(), F_GETPIPE_SZ);
+    std::size_t budget = pipe_size > 0 ? static_cast<std::size_t>(pipe_size) : (1u << 20);
+    budget += kChunkSize;
+    std::size_t reads = budget / kChunkSize + 1;
+    while (reads-- > 0 && read_output(*out)) {
+    }
+    // Output written later by processes the child left behind is not collected.
+    out->fd.reset();
+  }
+  stdin_fd_.reset();
+
+  int status = 0;
+  pid_t rc;
+  while ((rc = ::waitpid(pid_, &status, 0)) < 0 && errno == EINTR) {
+  }
+  reaped_ = true;
+  result_.duration = Clock::now() - start_;
+  if (rc < 0) {
+    return fail(errno_error(program() + ": wait for child", errno));
+  }
+  if (WIFEXITED(status)) {
+    result_.exit_code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    result_.signal = WTERMSIG(status);
+  }
+  stdout_.finish();
+  stderr_.finish();
+  if (error_) return fail(std::move(*error_));
+  return ok();
+}
+
+Status Runner::run() {
+  stdout_.sink = &options_.stdout_sink;
+  stdout_.text = &result_.stdout_text;
+  stdout_.truncated = &result_.stdout_truncated;
+  stderr_.sink = &options_.stderr_sink;
+  stderr_.text = &result_.stderr_text;
+  stderr_.truncated = &result_.stderr_truncated;
+
+  DBOPS_TRY(spawn());
+  return loop();
+}
+
+}  // namespace
+
+OutputSink OutputSink::capture(std::size_t limit) {
+  OutputSink s;
+  s.kind_ = Kind::kCapture;
+  s.limit_ = limit;
+  return s;
+}
+
+OutputSink OutputSink::capture_tail(std::size_t limit) {
+  OutputSink s;
+  s.kind_ = Kind::kCaptureTail;
+  s.limit_ = limit;
+  return s;
+}
+
+OutputSink OutputSink::callback(Callback fn) {
+  OutputSink s;
+  s.kind_ = Kind::kCallback;
+  s.fn_ = std::move(fn);
+  return s;
+}
+
+bool ProcessResult::succeeded() const {
+  return !timed_out && !cancelled && signal == 0 && exit_code == 0;
+}
+
+std::string ProcessResult::describe() const {
+  if (timed_out) return "timed out after " + format_seconds(timeout);
+  if (cancelled) return "cancelled";
+  if (signal != 0) return "killed by signal " + std::to_string(signal);
+  return "exited " + std::to_string(exit_code);
+}
+
+Status ProcessResult::check(std::string_view program) const {
+  if (succeeded()) return ok();
+  std::string message = std::string(program) + ": " + describe();
+  // The last non-empty line of stderr usually says why.
+  std::string_view err = stderr_text;
+  while (!err.empty() && (err.back() == '\n' || err.back() == '\r' || err.back() == ' ')) {
+    err.remove_suffix(1);
+  }
+  if (!err.empty()) {
+    std::size_t nl = err.find_last_of('\n');
+    std::string_view line = nl == std::string_view::npos ? err : err.substr(nl + 1);
+    constexpr std::size_t kMaxLine = 500;
+    if (line.size() > kMaxLine) line = line.substr(line.size() - kMaxLine);
+    message += ": ";
+    message += line;
+  }
+  ErrorCode code = timed_out   ? ErrorCode::kTimeout
+                   : cancelled ? ErrorCode::kCancelled
+                               : ErrorCode::kIo;
+  return fail(code, std::move(message));
+}
+
+Result<ProcessResult> run_process(const ProcessOptions& options) {
+  if (options.argv.empty() || options.argv[0].empty()) {
+    return fail(ErrorCode::kInvalidArgument, "run_process: empty argv");
+  }
+  ProcessResult result;
+  result.timeout = options.timeout;
+  if (options.cancel != nullptr && options.cancel->load()) {
+    result.cancelled = true;
+    return result;
+  }
+  Runner runner(options, result);
+  DBOPS_TRY(runner.run());
+  return result;
+}
+
+}  // namespace dbops

@@ -1,0 +1,140 @@
+// Jobs: the one shape every operation takes.
+//
+// A JobSpec names a job kind, a target and typed parameters, plus an
+// idempotency key. Capabilities register JobKinds in a JobKindRegistry; the
+// Runner (runner.hpp) runs a spec in-process, records the run and its events
+// in the store and hands failures to the notifiers. The CLI uses the runner
+// now; the agent's queue workers use the same code.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/clock.hpp"
+#include "core/config/config.hpp"
+#include "core/result.hpp"
+#include "store/store.hpp"
+
+namespace dbops::runtime {
+
+struct JobSpec {
+  std::string kind;
+  std::string target;  // empty for jobs that need none
+  // Parameters as a JSON object; validated against the kind's ParamDecls.
+  std::string params_json = "{}";
+  // Runs with the same key are one job: a key that already succeeded is not
+  // run again.
+  std::string idempotency_key;
+};
+
+// The one JSON mapping of a JobSpec, shared by CLI, agent and API.
+std::string to_json(const JobSpec& spec);
+Result<JobSpec> job_spec_from_json(std::string_view json);
+
+enum class ParamType { kString, kInt, kBool, kStringList, kDuration };
+std::string_view param_type_name(ParamType type);
+
+struct ParamDecl {
+  std::string_view name;
+  ParamType type = ParamType::kString;
+  bool required = false;
+  std::string_view description;
+};
+
+using ParamValue = std::variant<std::string, std::int64_t, bool, std::vector<std::string>,
+                                std::chrono::milliseconds>;
+
+// A job's parameters, checked against its kind's declarations.
+class JobParams {
+ public:
+  static Result<JobParams> parse(std::string_view json, std::span<const ParamDecl> decls);
+
+  bool has(std::string_view name) const;
+  std::string string(std::string_view name, std::string fallback = {}) const;
+  std::int64_t integer(std::string_view name, std::int64_t fallback = 0) const;
+  bool boolean(std::string_view name, bool fallback = false) const;
+  std::vector<std::string> strings(std::string_view name) const;
+  std::chrono::milliseconds duration(std::string_view name,
+                                     std::chrono::milliseconds fallback = {}) const;
+
+ private:
+  std::map<std::string, ParamValue, std::less<>> values_;
+};
+
+// What a job reports when it ran to the end.
+struct JobOutcome {
+  // false when the job ran but a check or gate it performs failed.
+  bool passed = true;
+  std::string summary;             // one line for listings
+  std::string result_json = "{}";  // structured result kept with the run
+};
+
+class JobContext;
+
+class JobKind {
+ public:
+  virtual ~JobKind() = default;
+  virtual std::string_view name() const = 0;
+  virtual std::string_view description() const = 0;
+  virtual bool needs_target() const { return true; }
+  // Whether it changes the target (backups, migrations) or only reads it.
+  virtual bool changes_target() const { return false; }
+  virtual std::span<const ParamDecl> params() const { return {}; }
+  virtual Result<JobOutcome> run(JobContext& ctx) = 0;
+};
+
+class JobKindRegistry {
+ public:
+  void add(std::unique_ptr<JobKind> kind);
+  const JobKind* find(std::string_view name) const;
+  JobKind* find(std::string_view name);
+  std::vector<const JobKind*> all() const;
+
+ private:
+  std::vector<std::unique_ptr<JobKind>> kinds_;
+};
+
+// Everything a running job may use.
+class JobContext {
+ public:
+  JobContext(std::string run_id, const config::Config& config, const config::Target* target,
+             JobParams params, store::Store& store, Clock& clock, const std::atomic<bool>* cancel);
+
+  const std::string& run_id() const { return run_id_; }
+  const config::Config& config() const { return config_; }
+  // nullptr for jobs that need no target.
+  const config::Target* target() const { return target_; }
+  const JobParams& params() const { return params_; }
+  store::Store& store() { return store_; }
+  Clock& clock() { return clock_; }
+  const std::atomic<bool>* cancel_flag() const { return cancel_; }
+  bool cancelled() const { return cancel_ && cancel_->load(); }
+
+  // Records an event of this run (and hands it to the notifiers at the end).
+  void event(store::Severity severity, std::string type, std::string message,
+             std::string data_json = "{}");
+  const std::vector<store::EventRecord>& events() const { return events_; }
+
+ private:
+  std::string run_id_;
+  const config::Config& config_;
+  const config::Target* target_;
+  JobParams params_;
+  store::Store& store_;
+  Clock& clock_;
+  const std::atomic<bool>* cancel_;
+  std::vector<store::EventRecord> events_;
+};
+
+// A new run id: a ULID (26 characters, time-ordered).
+std::string new_run_id(std::chrono::system_clock::time_point now);
+
+}  // namespace dbops::runtime

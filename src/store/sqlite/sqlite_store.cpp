@@ -1,0 +1,317 @@
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <filesystem>
+#include <span>
+
+#include "engine/sqlite/sqlite_session.hpp"
+
+namespace dbops::store::sqlite {
+namespace {
+
+using engine::Param;
+using engine::QueryResult;
+
+struct Migration {
+  int version;
+  const char* description;
+  const char* sql;
+};
+
+}  // namespace
+
+// Migrations only ever add (tables, columns, indexes), so that the previous
+// release keeps working on a migrated store.
+constexpr Migration kMigrations[] = {
+    {1, "job runs and events", R"sql(
+CREATE TABLE job_runs (
+  run_id          TEXT PRIMARY KEY,
+  kind            TEXT NOT NULL,
+  target          TEXT NOT NULL DEFAULT '',
+  idempotency_key TEXT NOT NULL DEFAULT '',
+  params_json     TEXT NOT NULL DEFAULT '{}',
+  state           TEXT NOT NULL,
+  started_at_ms   INTEGER NOT NULL,
+  finished_at_ms  INTEGER,
+  summary         TEXT NOT NULL DEFAULT '',
+  result_json     TEXT NOT NULL DEFAULT '{}',
+  error           TEXT NOT NULL DEFAULT '',
+  host            TEXT NOT NULL DEFAULT '',
+  pid             INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX job_runs_started ON job_runs (started_at_ms);
+CREATE INDEX job_runs_target ON job_runs (target, started_at_ms);
+CREATE INDEX job_runs_key ON job_runs (idempotency_key) WHERE idempotency_key <> '';
+CREATE TABLE events (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  at_ms      INTEGER NOT NULL,
+  run_id     TEXT NOT NULL DEFAULT '',
+  target     TEXT NOT NULL DEFAULT '',
+  type       TEXT NOT NULL,
+  severity   TEXT NOT NULL,
+  message    TEXT NOT NULL,
+  data_json  TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX events_run ON events (run_id);
+CREATE INDEX events_at ON events (at_ms);
+)sql"},
+};
+
+namespace {
+
+std::int64_t to_ms(TimePoint t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+TimePoint from_ms(std::int64_t ms) {
+  return TimePoint{std::chrono::milliseconds{ms}};
+}
+
+constexpr const char* kRunColumns =
+    "run_id, kind, target, idempotency_key, params_json, state, started_at_ms, finished_at_ms, "
+    "summary, result_json, error, host, pid";
+
+RunRecord run_from_row(const QueryResult& r, std::size_t i) {
+  RunRecord run;
+  run.run_id = r.text(i, 0);
+  run.kind = r.text(i, 1);
+  run.target = r.text(i, 2);
+  run.idempotency_key = r.text(i, 3);
+  run.params_json = r.text(i, 4);
+  run.state = parse_run_state(r.text(i, 5)).value_or(RunState::kFailed);
+  run.started_at = from_ms(r.integer(i, 6));
+  if (!r.is_null(i, 7)) run.finished_at = from_ms(r.integer(i, 7));
+  run.summary = r.text(i, 8);
+  run.result_json = r.text(i, 9);
+  run.error = r.text(i, 10);
+  run.host = r.text(i, 11);
+  run.pid = static_cast<int>(r.integer(i, 12));
+  return run;
+}
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(std::unique_ptr<engine::SqlSession> session, std::string path, int version)
+      : session_(std::move(session)), path_(std::move(path)), version_(version) {}
+
+  std::string describe() const override { return "sqlite " + path_; }
+  int schema_version() const override { return version_; }
+
+  Status insert_run(const RunRecord& run) override {
+    const Param params[] = {run.run_id,
+                            run.kind,
+                            run.target,
+                            run.idempotency_key,
+                            run.params_json,
+                            std::string(run_state_name(run.state)),
+                            to_ms(run.started_at),
+                            run.finished_at ? Param{to_ms(*run.finished_at)} : Param{nullptr},
+                            run.summary,
+                            run.result_json,
+                            run.error,
+                            run.host,
+                            static_cast<std::int64_t>(run.pid)};
+    auto r = session_->query(std::string("INSERT INTO job_runs (") + kRunColumns +
+                                 ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                             params);
+    if (!r) {
+      if (r.error().message.find("UNIQUE") != std::string::npos) {
+        return fail(ErrorCode::kConflict, "run " + run.run_id + " is already recorded");
+      }
+      return std::unexpected(std::move(r).error().with_context("state store"));
+    }
+    return ok();
+  }
+
+  Status finish_run(const RunRecord& run) override {
+    const Param params[] = {std::string(run_state_name(run.state)),
+                            run.finished_at ? Param{to_ms(*run.finished_at)} : Param{nullptr},
+                            run.summary,
+                            run.result_json,
+                            run.error,
+                            run.run_id};
+    DBOPS_ASSIGN(auto r, session_->query("UPDATE job_runs SET state = ?, finished_at_ms = ?, "
+                                         "summary = ?, result_json = ?, error = ? "
+                                         "WHERE run_id = ?",
+                                         params));
+    if (r.affected_rows != 1) {
+      return fail(ErrorCode::kNotFound, "state store: run " + run.run_id + " is not recorded");
+    }
+    return ok();
+  }
+
+  Result<std::optional<RunRecord>> get_run(std::string_view run_id) override {
+    const Param exact[] = {std::string(run_id)};
+    DBOPS_ASSIGN(auto r, session_->query(std::string("SELECT ") + kRunColumns +
+                                             " FROM job_runs WHERE run_id = ?",
+                                         exact));
+    if (!r.empty()) return run_from_row(r, 0);
+    if (run_id.size() < 6) return std::optional<RunRecord>{};
+    // A unique prefix; LIKE wildcards in the input are escaped.
+    std::string pattern;
+    for (const char c : run_id) {
+      if (c == '%' || c == '_' || c == '\\') pattern += '\\';
+      pattern += c;
+    }
+    pattern += '%';
+    const Param prefix[] = {pattern};
+    DBOPS_ASSIGN(auto p, session_->query(std::string("SELECT ") + kRunColumns +
+                                             " FROM job_runs WHERE run_id LIKE ? ESCAPE '\\' "
+                                             "LIMIT 2",
+                                         prefix));
+    if (p.rows.size() == 1) return run_from_row(p, 0);
+    if (p.rows.size() > 1) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "run id prefix " + std::string(run_id) + " is ambiguous",
+                  "give more characters of the run id");
+    }
+    return std::optional<RunRecord>{};
+  }
+
+  Result<std::optional<RunRecord>> find_run_by_key(std::string_view key) override {
+    const Param params[] = {std::string(key)};
+    DBOPS_ASSIGN(auto r, session_->query(std::string("SELECT ") + kRunColumns +
+                                             " FROM job_runs WHERE idempotency_key = ? "
+                                             "ORDER BY started_at_ms DESC, rowid DESC LIMIT 1",
+                                         params));
+    if (r.empty()) return std::optional<RunRecord>{};
+    return run_from_row(r, 0);
+  }
+
+  Result<std::vector<RunRecord>> list_runs(const RunQuery& q) override {
+    std::string sql = std::string("SELECT ") + kRunColumns + " FROM job_runs WHERE 1=1";
+    std::vector<Param> params;
+    if (!q.target.empty()) {
+      sql += " AND target = ?";
+      params.emplace_back(q.target);
+    }
+    if (!q.kind.empty()) {
+      sql += " AND kind = ?";
+      params.emplace_back(q.kind);
+    }
+    if (q.state) {
+      sql += " AND state = ?";
+      params.emplace_back(std::string(run_state_name(*q.state)));
+    }
+    sql += " ORDER BY started_at_ms DESC, rowid DESC LIMIT ?";
+    params.emplace_back(static_cast<std::int64_t>(q.limit));
+    DBOPS_ASSIGN(auto r, session_->query(sql, params));
+    std::vector<RunRecord> out;
+    for (std::size_t i = 0; i < r.rows.size(); ++i) out.push_back(run_from_row(r, i));
+    return out;
+  }
+
+  Result<std::int64_t> append_event(const EventRecord& e) override {
+    const Param params[] = {
+        to_ms(e.at), e.run_id,   e.target, e.type, std::string(severity_name(e.severity)),
+        e.message,   e.data_json};
+    DBOPS_ASSIGN(auto r, session_->query("INSERT INTO events (at_ms, run_id, target, type, "
+                                         "severity, message, data_json) VALUES (?,?,?,?,?,?,?) "
+                                         "RETURNING id",
+                                         params));
+    return r.integer(0, 0);
+  }
+
+  Result<std::vector<EventRecord>> list_events(const EventQuery& q) override {
+    std::string sql =
+        "SELECT id, at_ms, run_id, target, type, severity, message, data_json FROM events "
+        "WHERE 1=1";
+    std::vector<Param> params;
+    if (!q.run_id.empty()) {
+      sql += " AND run_id = ?";
+      params.emplace_back(q.run_id);
+    }
+    if (!q.target.empty()) {
+      sql += " AND target = ?";
+      params.emplace_back(q.target);
+    }
+    if (q.min_severity) {
+      std::string in = "'error'";
+      if (*q.min_severity <= Severity::kWarn) in += ",'warn'";
+      if (*q.min_severity <= Severity::kInfo) in += ",'info'";
+      sql += " AND severity IN (" + in + ")";
+    }
+    sql += " ORDER BY id DESC LIMIT ?";
+    params.emplace_back(static_cast<std::int64_t>(q.limit));
+    DBOPS_ASSIGN(auto r, session_->query("SELECT * FROM (" + sql + ") ORDER BY id", params));
+    std::vector<EventRecord> out;
+    for (std::size_t i = 0; i < r.rows.size(); ++i) {
+      EventRecord e;
+      e.id = r.integer(i, 0);
+      e.at = from_ms(r.integer(i, 1));
+      e.run_id = r.text(i, 2);
+      e.target = r.text(i, 3);
+      e.type = r.text(i, 4);
+      e.severity = parse_severity(r.text(i, 5)).value_or(Severity::kInfo);
+      e.message = r.text(i, 6);
+      e.data_json = r.text(i, 7);
+      out.push_back(std::move(e));
+    }
+    return out;
+  }
+
+ private:
+  std::unique_ptr<engine::SqlSession> session_;
+  std::string path_;
+  int version_;
+};
+
+// Brings the schema up to date inside one write transaction, so that two
+// processes opening a new store at once cannot both migrate it.
+Result<int> migrate(engine::SqlSession& s, const std::string& path) {
+  DBOPS_TRY(s.exec("BEGIN IMMEDIATE"));
+  auto body = [&]() -> Result<int> {
+    DBOPS_TRY(
+        s.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+               "description TEXT NOT NULL, applied_at_ms INTEGER NOT NULL)"));
+    DBOPS_ASSIGN(auto r, s.query("SELECT coalesce(max(version), 0) FROM schema_migrations"));
+    int version = static_cast<int>(r.integer(0, 0));
+    if (version > current_schema_version()) {
+      return fail(ErrorCode::kUnsupported,
+                  "state store " + path + " has schema version " + std::to_string(version) +
+                      ", newer than this dbops knows (" + std::to_string(current_schema_version()) +
+                      ")",
+                  "upgrade dbops to the release that wrote this store, or point `state` at "
+                  "another file");
+    }
+    for (const auto& m : kMigrations) {
+      if (m.version <= version) continue;
+      DBOPS_TRY(s.exec(m.sql));
+      const Param params[] = {static_cast<std::int64_t>(m.version), std::string(m.description),
+                              to_ms(std::chrono::system_clock::now())};
+      DBOPS_TRY(s.query("INSERT INTO schema_migrations VALUES (?, ?, ?)", params));
+      version = m.version;
+    }
+    return version;
+  };
+  auto result = body();
+  if (!result) {
+    (void)s.exec("ROLLBACK");
+    return result;
+  }
+  DBOPS_TRY(s.exec("COMMIT"));
+  return result;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path) {
+  std::error_code ec;
+  const auto dir = std::filesystem::path(path).parent_path();
+  if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return fail(ErrorCode::kIo,
+                "state store: cannot create directory " + dir.string() + ": " + ec.message());
+  }
+  auto session = engine::sqlite::open(path, {.create = true, .wal = true});
+  if (!session) return std::unexpected(std::move(session).error().with_context("state store"));
+  auto version = migrate(**session, path);
+  if (!version) return std::unexpected(std::move(version).error());
+  return std::unique_ptr<Store>(std::make_unique<SqliteStore>(std::move(*session), path, *version));
+}
+
+}  // namespace dbops::store::sqlite
+
+namespace dbops::store {
+int current_schema_version() {
+  return std::span(sqlite::kMigrations).back().version;
+}
+}  // namespace dbops::store

@@ -1,0 +1,93 @@
+#include "support/support.hpp"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace dbops::testing {
+
+TempDir::TempDir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/dbops-test-XXXXXX";
+  if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::filesystem::path TempDir::write(std::string_view name, std::string_view contents) const {
+  const auto p = path_ / name;
+  std::filesystem::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << contents;
+  return p;
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::filesystem::path source_dir() {
+  return DBOPS_SOURCE_DIR;
+}
+std::string dbops_binary() {
+  return DBOPS_BINARY;
+}
+
+ProcessResult run_dbops(const std::vector<std::string>& args, const std::filesystem::path& cwd,
+                        const std::vector<std::pair<std::string, std::string>>& env) {
+  ProcessOptions options;
+  options.argv.push_back(dbops_binary());
+  options.argv.insert(options.argv.end(), args.begin(), args.end());
+  options.cwd = cwd.string();
+  options.env = env;
+  options.env.emplace_back("NO_COLOR", "1");
+  options.timeout = std::chrono::seconds(60);
+  options.stdout_sink = OutputSink::capture();
+  options.stderr_sink = OutputSink::capture();
+  auto result = run_process(options);
+  if (!result) {
+    ADD_FAILURE() << "cannot run dbops: " << result.error().to_string();
+    return ProcessResult{};
+  }
+  return *result;
+}
+
+std::vector<std::string> split_command(std::string_view line) {
+  std::vector<std::string> out;
+  std::string cur;
+  bool in_word = false;
+  char quote = 0;
+  for (const char c : line) {
+    if (quote) {
+      if (c == quote) {
+        quote = 0;
+      } else {
+        cur += c;
+      }
+      continue;
+    }
+    if (c == '\'' || c == '"') {
+      quote = c;
+      in_word = true;
+    } else if (c == ' ' || c == '\t') {
+      if (in_word) out.push_back(std::move(cur));
+      cur.clear();
+      in_word = false;
+    } else {
+      cur += c;
+      in_word = true;
+    }
+  }
+  if (in_word) out.push_back(cur);
+  return out;
+}
+
+}  // namespace dbops::testing
