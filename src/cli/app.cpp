@@ -545,6 +545,7 @@ struct Commands {
   RunArgs run;
   RunsArgs runs;
   std::string docs_dir;
+  bool allows_trailing = false;
   std::function<int()> action;
 };
 
@@ -615,7 +616,10 @@ std::unique_ptr<CLI::App> build_app(Commands& c, Session& s) {
         "run a maintenance script with the target's credentials in its environment"},
        {"dbops jobs run check --target sample --idempotency-key nightly-2026-11-26",
         "run a job at most once per key"}}));
-  jobs_run->callback([&] { c.action = [&] { return run_jobs(s, c.run); }; });
+  jobs_run->callback([&] {
+    c.allows_trailing = true;
+    c.action = [&] { return run_jobs(s, c.run); };
+  });
   auto* jobs_kinds = jobs->add_subcommand("kinds", "List the job kinds and their parameters");
   jobs_kinds->footer(examples_footer({{"dbops jobs kinds", "what can be run"}}));
   jobs_kinds->callback([&] { c.action = [&] { return cmd_jobs_kinds(s); }; });
@@ -771,11 +775,52 @@ int run(int argc, char** argv) {
   Commands c;
   Session s(c.g);
   auto app = build_app(c, s);
+  // Everything after the first "--" is a program's argv (`jobs run command`),
+  // kept away from the option parser so that its own flags pass through.
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::vector<std::string> trailing;
+  bool has_separator = false;
+  if (const auto sep = std::find(args.begin(), args.end(), "--"); sep != args.end()) {
+    trailing.assign(sep + 1, args.end());
+    args.erase(sep, args.end());
+    has_separator = true;
+  }
+  const std::vector<std::string> given = args;
+  std::reverse(args.begin(), args.end());  // CLI11 takes the arguments in reverse order
   try {
-    app->parse(argc, argv);
+    app->parse(args);
   } catch (const CLI::Success& e) {
     return app->exit(e);
   } catch (const CLI::ParseError& e) {
+    // Name an unknown command rather than saying only that one is required.
+    const CLI::App* current = app.get();
+    std::string path = "dbops";
+    for (std::size_t i = 0; i < given.size(); ++i) {
+      const std::string& a = given[i];
+      if (a == "--config" || a == "--output" || a == "--log-level") {
+        ++i;
+        continue;
+      }
+      if (a.starts_with("-")) continue;
+      std::vector<std::string> commands;
+      const CLI::App* next = nullptr;
+      for (const CLI::App* sub : current->get_subcommands({})) {
+        if (sub->get_group().empty()) continue;
+        commands.push_back(sub->get_name());
+        if (sub->get_name() == a) next = sub;
+      }
+      if (next) {
+        current = next;
+        path += " " + a;
+        continue;
+      }
+      if (commands.empty()) break;
+      std::string msg = path + ": unknown command \"" + a + "\"";
+      if (auto guess = did_you_mean(a, commands)) msg += " (did you mean \"" + *guess + "\"?)";
+      std::fprintf(stderr, "%s\nRun `%s --help` for the list of commands.\n", msg.c_str(),
+                   path.c_str());
+      return 2;
+    }
     const int rc = app->exit(e);
     return rc == 0 ? 0 : 2;
   }
@@ -786,6 +831,13 @@ int run(int argc, char** argv) {
              .format = tty ? log::Format::kText : log::Format::kJson,
              .color = tty && !c.g.no_color && !std::getenv("NO_COLOR")});
   if (!c.docs_dir.empty()) return update_docs(*app, c.docs_dir);
+  if (has_separator) {
+    if (!c.allows_trailing) {
+      std::fputs("dbops: arguments after -- are only taken by `jobs run`\n", stderr);
+      return 2;
+    }
+    c.run.argv.insert(c.run.argv.end(), trailing.begin(), trailing.end());
+  }
   if (!c.action) return 2;
   return c.action();
 }

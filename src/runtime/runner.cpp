@@ -90,7 +90,9 @@ Result<RunReport> Runner::run(const JobSpec& spec) {
   run.kind = spec.kind;
   run.target = target ? target->name : "";
   run.idempotency_key = spec.idempotency_key;
-  run.params_json = spec.params_json.empty() ? "{}" : spec.params_json;
+  // Secrets belong in the config, not in parameters; any that slipped in are
+  // not recorded.
+  run.params_json = redact::scrub(spec.params_json.empty() ? "{}" : spec.params_json);
   run.state = store::RunState::kRunning;
   run.started_at = clock_.now();
   run.host = host_name();

@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -380,7 +381,15 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"@fortnightly",
                   R"(cron "@fortnightly": unknown macro "@fortnightly" (expected @hourly, )"
                   R"(@daily, @midnight, @weekly, @monthly, @yearly or @annually))"},
-        ErrorCase{"@daily 5", R"(cron "@daily 5": unexpected "5" after "@daily")"}));
+        ErrorCase{"@daily 5", R"(cron "@daily 5": unexpected "5" after "@daily")"}),
+    [](const ::testing::TestParamInfo<ErrorCase>& info) {
+      // The expression, made a valid test name, plus the index for uniqueness.
+      std::string name;
+      for (const char c : std::string_view(info.param.expr)) {
+        name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+      }
+      return "case" + std::to_string(info.index) + "_" + name;
+    });
 
 TEST(CronParseError, UnknownTimeZoneSuggestsAName) {
   auto schedule = Schedule::parse("0 2 * * *", "Europe/Pariss");
