@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "cli/output.hpp"
+#include "core/atomic_file.hpp"
 #include "core/clock.hpp"
 #include "core/config/config.hpp"
 #include "core/config/schema.hpp"
@@ -749,7 +750,7 @@ int update_docs(const CLI::App& app, const std::string& dir) {
       return 2;
     }
     if (*updated != text) {
-      std::ofstream(path, std::ios::binary) << *updated;
+      if (auto st = write_file_atomic(path, *updated); !st) return report(st.error());
       std::printf("updated %s\n", path.c_str());
     }
   }

@@ -43,13 +43,15 @@ targets:
     database: app
   - name: pg-dsn
     engine: postgres
-    dsn: postgresql://app:)" + encoded + R"(@127.0.0.1:9/app?sslmode=disable
+    dsn: postgresql://app:)" + encoded +
+                                 R"(@127.0.0.1:9/app?sslmode=disable
   - name: pg-kv
     engine: postgres
     dsn: "host=127.0.0.1 port=9 user=app password='p@ss:w/rd%' dbname=app"
   - name: maria
     engine: mariadb
-    dsn: mariadb://app:)" + encoded + R"(@127.0.0.1:9/app
+    dsn: mariadb://app:)" + encoded +
+                                 R"(@127.0.0.1:9/app
   - name: cache
     engine: redis
     host: 127.0.0.1
@@ -112,9 +114,9 @@ TEST_F(Secrets, ChildGetsThePasswordOnlyThroughItsEnvironment) {
     expect_clean(std::string("command lines while running on ") + target, cmdlines);
     // Positive control: the secret did reach the child, through its environment.
     const std::string environ = read_file(dir_ / "environ.txt");
-    const std::string expected_var = std::string_view(target).starts_with("pg")  ? "PGPASSWORD="
-                                     : std::string_view(target) == "maria"       ? "MYSQL_PWD="
-                                                                                 : "REDISCLI_AUTH=";
+    const std::string expected_var = std::string_view(target).starts_with("pg") ? "PGPASSWORD="
+                                     : std::string_view(target) == "maria"      ? "MYSQL_PWD="
+                                                                                : "REDISCLI_AUTH=";
     EXPECT_NE(environ.find(expected_var + std::string(kPassword)), std::string::npos)
         << target << " environment:\n"
         << environ;
@@ -130,8 +132,8 @@ TEST_F(Secrets, ErrorMessagesAndStoredRunsAreClean) {
   EXPECT_NE(r.stderr_text.find("auth failed for [redacted]"), std::string::npos) << r.stderr_text;
   expect_clean("failed command output", r.stdout_text + r.stderr_text);
 
-  auto missing = dbops({"jobs", "run", "command", "--target", "maria", "--",
-                        "/nonexistent/p@ss:w/rd%"});
+  auto missing =
+      dbops({"jobs", "run", "command", "--target", "maria", "--", "/nonexistent/p@ss:w/rd%"});
   EXPECT_EQ(missing.exit_code, 3) << missing.stderr_text;
   expect_clean("missing program error", missing.stdout_text + missing.stderr_text);
 

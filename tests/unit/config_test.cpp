@@ -133,6 +133,10 @@ struct BadCase {
   const char* message_part;
 };
 
+void PrintTo(const BadCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
 class ConfigErrors : public ::testing::TestWithParam<BadCase> {};
 
 TEST_P(ConfigErrors, Reported) {

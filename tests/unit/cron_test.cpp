@@ -314,6 +314,10 @@ struct ErrorCase {
   const char* message;  // the complete rendered error
 };
 
+void PrintTo(const ErrorCase& c, std::ostream* os) {
+  *os << '"' << c.expr << '"';
+}
+
 class CronParseErrors : public ::testing::TestWithParam<ErrorCase> {};
 
 TEST_P(CronParseErrors, NamesTheField) {

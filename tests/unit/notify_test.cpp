@@ -1,10 +1,7 @@
 // Notifiers against a real local HTTP receiver.
-#include "notify/notifier.hpp"
-
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
-
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,6 +9,8 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
+
+#include "notify/notifier.hpp"
 
 namespace dbops::notify {
 namespace {
@@ -38,7 +37,9 @@ class Receiver {
     server_.stop();
     thread_.join();
   }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook/T0/s3cr3t-token"; }
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(port_) + "/hook/T0/s3cr3t-token";
+  }
   std::vector<std::string> bodies() {
     std::lock_guard lock(mu_);
     return bodies_;
