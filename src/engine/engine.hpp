@@ -16,11 +16,31 @@
 
 #include "core/config/config.hpp"
 #include "core/result.hpp"
+#include "engine/probe.hpp"
+#include "engine/session.hpp"
 
 namespace dbops::engine {
 
 // Environment variables for a child process; secrets travel here, never in argv.
 using Environment = std::vector<std::pair<std::string, std::string>>;
+
+struct ConnectOptions {
+  // dbops's own deadline for establishing the connection (TCP, TLS, auth).
+  std::chrono::milliseconds connect_timeout{5'000};
+  // Default deadline for each statement on the session.
+  std::chrono::milliseconds statement_timeout{30'000};
+  std::string application_name = "dbops";
+};
+
+// One row of the capability matrix `dbops engines` prints.
+struct CapabilityStatus {
+  std::string capability;  // "connect", "HealthProbe", ...
+  std::string variant;     // "" or e.g. "MySQL 8" where support differs by server
+  bool implemented = false;
+  // Whether the test suite exercises it against a live server.
+  bool live_tested = false;
+  std::string note;
+};
 
 class Engine {
  public:
@@ -46,6 +66,21 @@ class Engine {
   // Checks that need no connection: a file exists and is a database of this
   // engine, a host name resolves, a connection string parses.
   virtual Status preflight(const config::Target& target) const = 0;
+
+  // Opens a session (SqlSession or CommandSession) within options.connect_timeout.
+  virtual Result<std::unique_ptr<Session>> connect(const config::Target& target,
+                                                   const ConnectOptions& options) const {
+    (void)target;
+    (void)options;
+    return fail(ErrorCode::kUnsupported,
+                "engine " + std::string(name()) + " cannot connect in this build");
+  }
+
+  // Capabilities; nullptr when the engine does not implement one.
+  virtual const HealthProbe* health_probe() const { return nullptr; }
+
+  // The rows of the capability matrix.
+  virtual std::vector<CapabilityStatus> capabilities() const { return {}; }
 };
 
 class Registry {

@@ -9,10 +9,33 @@ namespace {
 
 class SqliteSession final : public SqlSession {
  public:
-  SqliteSession(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  SqliteSession(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {
+    version_ = sqlite3_libversion();
+    // The deadline is checked every 1000 virtual machine steps.
+    sqlite3_progress_handler(
+        db_, 1000,
+        [](void* self) -> int {
+          const auto* s = static_cast<SqliteSession*>(self);
+          return s->deadline_.expired() ? 1 : 0;
+        },
+        this);
+  }
   ~SqliteSession() override { sqlite3_close_v2(db_); }
 
-  Result<QueryResult> query(std::string_view sql, std::span<const Param> params = {}) override {
+  std::string_view engine() const override { return "sqlite"; }
+  const std::string& server_version() const override { return version_; }
+  bool is_open() const override { return true; }
+  Status ping(Deadline deadline) override {
+    DBOPS_TRY(query("SELECT 1", {}, deadline));
+    return ok();
+  }
+
+  using SqlSession::exec;
+  using SqlSession::query;
+
+  Result<QueryResult> query(std::string_view sql, std::span<const Param> params,
+                            Deadline deadline) override {
+    deadline_ = deadline;
     sqlite3_stmt* stmt = nullptr;
     const char* tail = nullptr;
     if (sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, &tail) !=
@@ -61,7 +84,8 @@ class SqliteSession final : public SqlSession {
     return result;
   }
 
-  Status exec(std::string_view sql) override {
+  Status exec(std::string_view sql, Deadline deadline) override {
+    deadline_ = deadline;
     const std::string text(sql);
     char* err = nullptr;
     if (sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
@@ -96,12 +120,17 @@ class SqliteSession final : public SqlSession {
   }
 
   std::unexpected<Error> error(const std::string& step) const {
+    if ((sqlite3_extended_errcode(db_) & 0xff) == SQLITE_INTERRUPT && deadline_.expired()) {
+      return fail(ErrorCode::kTimeout, path_ + ": " + step + ": statement passed its deadline");
+    }
     return fail(code_for(sqlite3_extended_errcode(db_)),
                 path_ + ": " + step + ": " + sqlite3_errmsg(db_));
   }
 
   sqlite3* db_;
   std::string path_;
+  std::string version_;
+  Deadline deadline_ = Deadline::never();
 };
 
 }  // namespace
@@ -121,7 +150,8 @@ Result<std::unique_ptr<SqlSession>> open(const std::string& path, const OpenOpti
   sqlite3_extended_result_codes(db, 1);
   auto session = std::make_unique<SqliteSession>(db, path);
   // Fail early on a file that is not a database.
-  DBOPS_TRY(session->query("SELECT count(*) FROM sqlite_schema"));
+  DBOPS_TRY(session->query("SELECT count(*) FROM sqlite_schema", {},
+                           Deadline::after(options.busy_timeout + std::chrono::seconds(5))));
   if (options.wal) {
     DBOPS_ASSIGN(auto mode, session->query("PRAGMA journal_mode=WAL"));
     if (mode.empty() || mode.text(0, 0) != "wal") {

@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "engine/sql.hpp"
+#include "engine/session.hpp"
 
 namespace dbops::engine::sqlite {
 

@@ -1,0 +1,92 @@
+// Throwaway server instances: PostgreSQL, MariaDB and Redis started on
+// loopback ports in temporary directories, for restore drills and tests.
+//
+// Each instance gets a generated configuration cut off from production: no
+// archiving, no replication (except in the replicated topologies below), no
+// event scheduler, small memory, listening on 127.0.0.1 only. When dbops runs
+// as root the server runs as an unprivileged user. start_* returns once the
+// server accepts connections; the Instance's destructor stops it and removes
+// its directory, also when the caller fails. A port already taken is retried
+// with another (bind and retry, never probe-then-bind).
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/config/config.hpp"
+#include "core/result.hpp"
+#include "core/secret.hpp"
+
+namespace dbops::engine::launcher {
+
+struct Options {
+  // User the server runs as when dbops runs as root. Empty: the engine's
+  // package user ("postgres", "mysql", "redis") when it exists, else "nobody".
+  std::string run_as;
+  // Parent of the instance directories; short, because Unix socket paths are
+  // limited to 107 bytes. Empty: $DBOPS_INSTANCE_DIR, else /tmp.
+  std::filesystem::path base_dir;
+  // How long to wait for the server to accept connections.
+  std::chrono::milliseconds start_timeout{60'000};
+  // Extra settings appended to the generated server configuration.
+  std::vector<std::pair<std::string, std::string>> settings;
+};
+
+class Instance {
+ public:
+  // Stops the server (fast shutdown, then SIGKILL) and removes its directory.
+  virtual ~Instance() = default;
+
+  virtual std::string_view engine() const = 0;
+  virtual const std::string& host() const = 0;  // "127.0.0.1"
+  virtual int port() const = 0;
+  // The instance's own directory; the data directory is inside it.
+  virtual const std::filesystem::path& directory() const = 0;
+  virtual const std::filesystem::path& data_dir() const = 0;
+  // The server's main process.
+  virtual int pid() const = 0;
+  virtual const std::string& superuser() const = 0;
+  virtual const Secret& superuser_password() const = 0;
+  // A target that reaches the instance as its superuser over TCP
+  // (structured fields: host, port, user, password, database).
+  virtual config::Target target(std::string name) const = 0;
+
+  // Graceful stop; idempotent.
+  virtual Status stop() = 0;
+  // SIGSTOP / SIGCONT to every process of the server (hung-target tests).
+  virtual Status pause() = 0;
+  virtual Status resume() = 0;
+};
+
+Result<std::unique_ptr<Instance>> start_postgres(const Options& options = {});
+Result<std::unique_ptr<Instance>> start_mariadb(const Options& options = {});
+Result<std::unique_ptr<Instance>> start_redis(const Options& options = {});
+
+// A PostgreSQL primary with streaming replicas (wal_log_hints on, so that
+// pg_rewind can work), each replica started from pg_basebackup of the primary.
+struct PostgresTopology {
+  std::unique_ptr<Instance> primary;
+  std::vector<std::unique_ptr<Instance>> replicas;
+};
+Result<PostgresTopology> start_postgres_replicated(int replicas, const Options& options = {});
+
+// A primary and one replica: MariaDB with GTID replication (log_bin,
+// log_slave_updates, unique server_id, gtid_strict_mode, performance_schema,
+// anonymous accounts dropped); Redis with replicaof.
+struct ReplicatedPair {
+  std::unique_ptr<Instance> primary;
+  std::unique_ptr<Instance> replica;
+};
+Result<ReplicatedPair> start_mariadb_replicated(const Options& options = {});
+Result<ReplicatedPair> start_redis_replicated(const Options& options = {});
+
+// Removes instance directories under base_dir whose owning process is gone
+// (left by a killed test or drill), stopping any server still running there.
+void reap_stale(const std::filesystem::path& base_dir);
+
+}  // namespace dbops::engine::launcher
