@@ -11,7 +11,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli/commands.hpp"
 #include "cli/output.hpp"
+#include "cli/session.hpp"
 #include "core/atomic_file.hpp"
 #include "core/clock.hpp"
 #include "core/config/config.hpp"
@@ -35,121 +37,6 @@ namespace dbops::cli {
 namespace {
 
 using json = nlohmann::ordered_json;
-
-struct Globals {
-  std::string config_path;
-  std::string output = "table";
-  std::string log_level = "warn";
-  bool no_color = false;
-};
-
-// State shared by the commands of one invocation: the config and the store,
-// loaded on first use.
-class Session {
- public:
-  explicit Session(Globals& g) : g_(g) {}
-
-  OutputFormat format() const {
-    return g_.output == "json" ? OutputFormat::kJson : OutputFormat::kTable;
-  }
-  bool color() const { return !g_.no_color && isatty(STDOUT_FILENO) && !std::getenv("NO_COLOR"); }
-
-  Result<const config::Config*> config(std::vector<config::Problem>* problems = nullptr) {
-    if (config_) return &*config_;
-    config::LoadOptions options;
-    options.engines = engine::Registry::global().shapes();
-    auto loaded =
-        config::load_config(config::resolve_config_path(g_.config_path), options, problems);
-    if (!loaded) return std::unexpected(std::move(loaded).error());
-    config_ = std::move(*loaded);
-    return &*config_;
-  }
-
-  Result<store::Store*> store() {
-    if (store_) return store_.get();
-    DBOPS_ASSIGN(const config::Config* c, config());
-    DBOPS_ASSIGN(store_, store::open_store(c->state));
-    return store_.get();
-  }
-
-  runtime::JobKindRegistry& kinds() {
-    if (kinds_.all().empty()) ops::register_job_kinds(kinds_);
-    return kinds_;
-  }
-
-  // Targets chosen by --target and --tag (all targets when neither is given).
-  Result<std::vector<const config::Target*>> select_targets(const std::vector<std::string>& names,
-                                                            const std::vector<std::string>& tags) {
-    DBOPS_ASSIGN(const config::Config* c, config());
-    std::vector<const config::Target*> out;
-    for (const auto& name : names) {
-      const config::Target* t = c->find_target(name);
-      if (!t) {
-        std::vector<std::string> known;
-        for (const auto& x : c->targets) known.push_back(x.name);
-        std::string msg = "unknown target \"" + name + "\"";
-        if (auto guess = did_you_mean(name, known)) msg += " (did you mean \"" + *guess + "\"?)";
-        return fail(ErrorCode::kNotFound, msg, "the config defines: " + join(known, ", "));
-      }
-      out.push_back(t);
-    }
-    if (names.empty()) {
-      for (const auto& t : c->targets) out.push_back(&t);
-    }
-    for (const auto& tag : tags) {
-      const auto eq = tag.find('=');
-      if (eq == std::string::npos || eq == 0) {
-        return fail(ErrorCode::kInvalidArgument, "--tag " + tag + ": expected key=value");
-      }
-      const std::string key = tag.substr(0, eq), value = tag.substr(eq + 1);
-      std::erase_if(out, [&](const config::Target* t) {
-        const auto it = t->tags.find(key);
-        return it == t->tags.end() || it->second != value;
-      });
-    }
-    if (out.empty()) {
-      return fail(ErrorCode::kNotFound, "no target matches the selection",
-                  "check --target and --tag against `dbops config show`");
-    }
-    return out;
-  }
-
-  // The notifiers of the config, for runs that can fail.
-  notify::Dispatcher* dispatcher() {
-    if (!dispatcher_) {
-      auto c = config();
-      std::vector<std::unique_ptr<notify::Notifier>> channels;
-      if (c) {
-        if (auto made = notify::make_notifiers(**c)) channels = std::move(*made);
-      }
-      dispatcher_ = std::make_unique<notify::Dispatcher>(std::move(channels));
-    }
-    return dispatcher_.get();
-  }
-
- private:
-  Globals& g_;
-  std::optional<config::Config> config_;
-  std::unique_ptr<store::Store> store_;
-  runtime::JobKindRegistry kinds_;
-  std::unique_ptr<notify::Dispatcher> dispatcher_;
-};
-
-int report(const Error& error) {
-  std::string text = redact::scrub(error.to_string());
-  std::fprintf(stderr, "dbops: %s\n", text.c_str());
-  return exit_code_for(error.code);
-}
-
-void print(const std::string& text) {
-  std::fwrite(text.data(), 1, text.size(), stdout);
-  std::fflush(stdout);
-}
-
-std::string time_text(std::chrono::system_clock::time_point t) {
-  return iso_time_ms(
-      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
-}
 
 json run_json(const store::RunRecord& r) {
   json j;
@@ -546,6 +433,7 @@ struct Commands {
   RunArgs run;
   RunsArgs runs;
   std::string docs_dir;
+  AgentArgs agent;
   bool allows_trailing = false;
   std::function<int()> action;
 };
@@ -599,6 +487,22 @@ std::unique_ptr<CLI::App> build_app(Commands& c, Session& s) {
     c.run.kind = "check";
     c.action = [&] { return run_jobs(s, c.run); };
   });
+
+  auto* probe = app->add_subcommand(
+      "probe", "Probe targets: reachability, latency, role, lag, connections, size, health");
+  add_target_selection(probe, c.run);
+  probe->footer(examples_footer(
+      {{"dbops probe --tag env=prod --output json", "probe production targets, for a script"},
+       {"dbops probe --target pg-main", "one target"}}));
+  probe->callback([&] { c.action = [&] { return cmd_probe(s, c.run.targets, c.run.tags); }; });
+
+  auto* agent = app->add_subcommand(
+      "agent",
+      "Run the agent: probe rounds every agent.probe_interval, /metrics, /healthz, /readyz");
+  agent->add_option("--listen", c.agent.listen, "host:port to serve on (overrides agent.listen)");
+  agent->footer(examples_footer(
+      {{"dbops --config /etc/dbops/dbops.yaml agent", "serve metrics for Prometheus to scrape"}}));
+  agent->callback([&] { c.action = [&] { return cmd_agent(s, c.agent); }; });
 
   auto* jobs = app->add_subcommand("jobs", "Run jobs and list the job kinds");
   jobs->require_subcommand(1);
@@ -671,6 +575,8 @@ const std::vector<DocPage>& doc_pages() {
       {"cli.md", {"version", "engines"}, true, false},
       {"config.md", {"config"}, false, true},
       {"jobs.md", {"check", "jobs", "runs"}, false, false},
+      {"probe.md", {"probe"}, false, false},
+      {"agent.md", {"agent"}, false, false},
   };
   return pages;
 }

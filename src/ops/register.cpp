@@ -8,10 +8,14 @@ void register_kinds(runtime::JobKindRegistry& registry);
 namespace command {
 void register_kinds(runtime::JobKindRegistry& registry);
 }
+namespace probe {
+void register_kinds(runtime::JobKindRegistry& registry, const Environment& env);
+}
 
-void register_job_kinds(runtime::JobKindRegistry& registry) {
+void register_job_kinds(runtime::JobKindRegistry& registry, const Environment& env) {
   check::register_kinds(registry);
   command::register_kinds(registry);
+  probe::register_kinds(registry, env);
 }
 
 }  // namespace dbops::ops

@@ -64,6 +64,23 @@ struct NotifyChannel {
   SourceLocation location;
 };
 
+// How probes run (`dbops probe` and the agent's rounds).
+struct ProbeConfig {
+  int concurrency = 32;                              // targets probed at once
+  std::chrono::milliseconds connect_timeout{5'000};  // dbops's deadline to connect
+  std::chrono::milliseconds query_timeout{5'000};    // deadline of the probe's queries
+  int breaker_failures = 3;                          // consecutive failures that open the breaker
+  std::chrono::milliseconds breaker_open{60'000};    // how long a broken target is left alone
+  // Buckets (seconds) of dbops_probe_duration_seconds.
+  std::vector<double> duration_buckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                          0.1,   0.25,   0.5,   1,    2.5,   5};
+};
+
+struct AgentConfig {
+  std::string listen = "127.0.0.1:9646";  // host:port of /metrics, /healthz, /readyz
+  std::chrono::milliseconds probe_interval{15'000};
+};
+
 struct StateConfig {
   // A PostgreSQL connection string (shared store) ...
   Secret postgres_dsn;
@@ -78,6 +95,8 @@ struct Config {
   StateConfig state;
   std::vector<Target> targets;
   std::vector<NotifyChannel> notify;
+  ProbeConfig probe;
+  AgentConfig agent;
 
   const Target* find_target(std::string_view name) const;
 };

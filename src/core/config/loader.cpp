@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -373,6 +374,35 @@ class ObjectReader {
     return out;
   }
 
+  std::optional<std::vector<double>> number_list(std::string_view key) {
+    const auto* e = find(key);
+    if (!e) return std::nullopt;
+    decl(key);
+    if (!e->value.IsSequence()) {
+      ctx_.problem(e->value, path_of(key),
+                   "expected a list of numbers, got " + std::string(node_kind(e->value)));
+      return std::nullopt;
+    }
+    std::vector<double> out;
+    for (std::size_t i = 0; i < e->value.size(); ++i) {
+      const YAML::Node item = e->value[i];
+      const std::string sub = path_of(key) + "[" + std::to_string(i) + "]";
+      if (!item.IsScalar()) {
+        ctx_.problem(item, sub, "expected a number, got " + std::string(node_kind(item)));
+        return std::nullopt;
+      }
+      char* end = nullptr;
+      const std::string text = item.Scalar();
+      const double v = std::strtod(text.c_str(), &end);
+      if (text.empty() || *end != '\0' || !std::isfinite(v)) {
+        ctx_.problem(item, sub, "expected a number, got \"" + text + "\"");
+        return std::nullopt;
+      }
+      out.push_back(v);
+    }
+    return out;
+  }
+
   // A nested node (object or list) for the caller to read.
   const YAML::Node* node(std::string_view key) {
     const auto* e = find(key);
@@ -588,6 +618,60 @@ void read_notify(Ctx& ctx, const YAML::Node& node, std::size_t index, Config& co
   config.notify.push_back(std::move(n));
 }
 
+void read_probe(Ctx& ctx, const YAML::Node& node, ProbeConfig& probe) {
+  ObjectReader r(ctx, node, "probe", "probe");
+  if (auto v = r.integer("concurrency", 1, 4096)) probe.concurrency = static_cast<int>(*v);
+  for (const char* key : {"connect_timeout", "query_timeout", "breaker_open"}) {
+    auto v = r.duration(key);
+    if (!v) continue;
+    if (v->count() <= 0) {
+      ctx.problem(r.key_location(key), r.path_of(key), "expected a duration above zero");
+      continue;
+    }
+    const std::string_view k = key;
+    (k == "connect_timeout" ? probe.connect_timeout
+     : k == "query_timeout" ? probe.query_timeout
+                            : probe.breaker_open) = *v;
+  }
+  if (auto v = r.integer("breaker_failures", 1, 1000)) {
+    probe.breaker_failures = static_cast<int>(*v);
+  }
+  if (auto v = r.number_list("duration_buckets")) {
+    if (v->empty() || !std::is_sorted(v->begin(), v->end()) ||
+        std::adjacent_find(v->begin(), v->end()) != v->end() || v->front() <= 0) {
+      ctx.problem(r.key_location("duration_buckets"), "probe.duration_buckets",
+                  "expected positive bucket bounds in increasing order");
+    } else {
+      probe.duration_buckets = *v;
+    }
+  }
+  r.finish();
+}
+
+void read_agent(Ctx& ctx, const YAML::Node& node, AgentConfig& agent) {
+  ObjectReader r(ctx, node, "agent", "agent");
+  if (auto listen = r.text("listen")) {
+    const auto colon = listen->rfind(':');
+    int port = 0;
+    if (colon != std::string::npos) port = std::atoi(listen->c_str() + colon + 1);
+    if (colon == std::string::npos || colon == 0 || port <= 0 || port > 65535) {
+      ctx.problem(r.key_location("listen"), "agent.listen",
+                  "expected host:port, e.g. 127.0.0.1:9646, got \"" + *listen + "\"");
+    } else {
+      agent.listen = *listen;
+    }
+  }
+  if (auto v = r.duration("probe_interval")) {
+    if (v->count() <= 0) {
+      ctx.problem(r.key_location("probe_interval"), "agent.probe_interval",
+                  "expected a duration above zero");
+    } else {
+      agent.probe_interval = *v;
+    }
+  }
+  r.finish();
+}
+
 template <typename Fn>
 void read_list(Ctx& ctx, ObjectReader& root, std::string_view key, Fn&& fn) {
   const YAML::Node* node = root.node(key);
@@ -663,6 +747,8 @@ Result<Config> parse_config(std::string_view text, const fs::path& file, const L
       read_list(ctx, r, "targets", [&](const YAML::Node& n, std::size_t i) {
         read_target(ctx, n, i, config, target_names);
       });
+      if (const auto* probe = r.node("probe")) read_probe(ctx, *probe, config.probe);
+      if (const auto* agent = r.node("agent")) read_agent(ctx, *agent, config.agent);
       std::set<std::string> notify_names;
       read_list(ctx, r, "notify", [&](const YAML::Node& n, std::size_t i) {
         read_notify(ctx, n, i, config, notify_names);

@@ -41,6 +41,14 @@ nlohmann::ordered_json config_json(const Config& c) {
   j["state"] = state_text(c.state);
   j["targets"] = nlohmann::ordered_json::array();
   for (const auto& t : c.targets) j["targets"].push_back(target_json(t));
+  j["probe"] = {{"concurrency", c.probe.concurrency},
+                {"connect_timeout", format_duration(c.probe.connect_timeout)},
+                {"query_timeout", format_duration(c.probe.query_timeout)},
+                {"breaker_failures", c.probe.breaker_failures},
+                {"breaker_open", format_duration(c.probe.breaker_open)},
+                {"duration_buckets", c.probe.duration_buckets}};
+  j["agent"] = {{"listen", c.agent.listen},
+                {"probe_interval", format_duration(c.agent.probe_interval)}};
   j["notify"] = nlohmann::ordered_json::array();
   for (const auto& n : c.notify) {
     j["notify"].push_back({{"name", n.name},
@@ -70,6 +78,8 @@ void emit(YAML::Emitter& out, const nlohmann::ordered_json& j) {
     out << j.get<bool>();
   } else if (j.is_number_integer()) {
     out << j.get<long long>();
+  } else if (j.is_number_float()) {
+    out << j.get<double>();
   } else {
     out << j.dump(-1, ' ', false, nlohmann::detail::error_handler_t::replace);
   }
@@ -87,7 +97,7 @@ std::string to_yaml(const Config& config) {
   j.erase("file");
   YAML::Emitter out;
   out << YAML::BeginMap;
-  for (const char* key : {"state", "targets", "notify"}) {
+  for (const char* key : {"state", "targets", "probe", "agent", "notify"}) {
     if (j[key].is_array() && j[key].empty()) continue;
     out << YAML::Key << key << YAML::Value;
     emit(out, j[key]);

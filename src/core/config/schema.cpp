@@ -95,6 +95,59 @@ constexpr auto kSchema = std::to_array<KeyDecl>({
      .description = "Verify the server's certificate (MariaDB verify-server-cert).",
      .example = "verify_server_cert: true"},
 
+    {.path = "probe",
+     .type = KeyType::kObject,
+     .description = "How targets are probed by `dbops probe` and the agent.",
+     .example = ""},
+    {.path = "probe.concurrency",
+     .type = KeyType::kInt,
+     .default_value = "32",
+     .description = "Targets probed at the same time.",
+     .example = "concurrency: 64"},
+    {.path = "probe.connect_timeout",
+     .type = KeyType::kDuration,
+     .default_value = "5s",
+     .description = "Deadline for connecting to a target (dbops's own, not the server's).",
+     .example = "connect_timeout: 3s"},
+    {.path = "probe.query_timeout",
+     .type = KeyType::kDuration,
+     .default_value = "5s",
+     .description = "Deadline for the probe's queries on one target.",
+     .example = "query_timeout: 2s"},
+    {.path = "probe.breaker_failures",
+     .type = KeyType::kInt,
+     .default_value = "3",
+     .description = "Consecutive failed probes after which a target is left alone for "
+                    "breaker_open and reported as not probed.",
+     .example = "breaker_failures: 5"},
+    {.path = "probe.breaker_open",
+     .type = KeyType::kDuration,
+     .default_value = "1m",
+     .description = "How long a target whose breaker opened is left alone before a trial probe.",
+     .example = "breaker_open: 30s"},
+    {.path = "probe.duration_buckets",
+     .type = KeyType::kNumberList,
+     .default_value = "[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]",
+     .description = "Histogram buckets (seconds) of dbops_probe_duration_seconds; include the "
+                    "thresholds of your latency SLOs.",
+     .example = "duration_buckets: [0.01, 0.05, 0.1, 0.5, 1]"},
+
+    {.path = "agent",
+     .type = KeyType::kObject,
+     .description = "The agent (`dbops agent`).",
+     .example = ""},
+    {.path = "agent.listen",
+     .type = KeyType::kString,
+     .default_value = "127.0.0.1:9646",
+     .description = "host:port serving /metrics, /healthz and /readyz; loopback unless you "
+                    "choose otherwise.",
+     .example = "listen: 0.0.0.0:9646"},
+    {.path = "agent.probe_interval",
+     .type = KeyType::kDuration,
+     .default_value = "15s",
+     .description = "Time between probe rounds.",
+     .example = "probe_interval: 30s"},
+
     {.path = "notify",
      .type = KeyType::kObjectList,
      .description = "Where failure events are delivered.",
@@ -156,6 +209,8 @@ std::string_view key_type_name(KeyType type) {
       return "mapping of strings";
     case KeyType::kStringList:
       return "list of strings";
+    case KeyType::kNumberList:
+      return "list of numbers";
   }
   return "value";
 }

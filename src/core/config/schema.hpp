@@ -22,6 +22,7 @@ enum class KeyType {
   kEnum,        // one of `choices`
   kStringMap,   // a mapping of strings to strings
   kStringList,  // a sequence of strings
+  kNumberList,  // a sequence of numbers
 };
 
 std::string_view key_type_name(KeyType type);

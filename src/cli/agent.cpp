@@ -1,0 +1,141 @@
+// The agent (first version): a probe round every agent.probe_interval through
+// the job runner, and /metrics, /healthz and /readyz over HTTP.
+#include <httplib.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "cli/commands.hpp"
+#include "core/clock.hpp"
+#include "core/log.hpp"
+#include "obs/metrics.hpp"
+#include "runtime/runner.hpp"
+
+#ifndef DBOPS_VERSION
+#define DBOPS_VERSION "0.0.0"
+#endif
+#ifndef DBOPS_GIT_COMMIT
+#define DBOPS_GIT_COMMIT "unknown"
+#endif
+
+namespace dbops::cli {
+namespace {
+
+struct Shutdown {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool requested = false;
+  int signal = 0;
+};
+
+}  // namespace
+
+int cmd_agent(Session& s, const AgentArgs& args) {
+  // Block SIGTERM and SIGINT in every thread; one thread waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto cfg = s.config();
+  if (!cfg) return report(cfg.error());
+  auto store = s.store();
+  if (!store) return report(store.error());
+  const config::Config& config = **cfg;
+  const std::string listen = args.listen.empty() ? config.agent.listen : args.listen;
+  const auto colon = listen.rfind(':');
+  const std::string host = listen.substr(0, colon);
+  const int port = colon == std::string::npos ? 0 : std::atoi(listen.c_str() + colon + 1);
+  if (colon == std::string::npos || port <= 0 || port > 65535) {
+    return report(
+        make_error(ErrorCode::kConfig, "agent: listen address " + listen + " is not host:port"));
+  }
+
+  // Metrics and the job kinds that publish into them.
+  obs::Registry metrics;
+  metrics
+      .gauge("dbops_build_info", "Always 1; the labels tell the dbops version and commit.",
+             {"version", "commit"})
+      .set({DBOPS_VERSION, DBOPS_GIT_COMMIT}, 1);
+  auto& rounds = metrics.counter("dbops_agent_probe_rounds_total", "Probe rounds run by the agent.",
+                                 {"result"});
+  auto& round_seconds =
+      metrics.gauge("dbops_agent_probe_round_seconds", "Duration of the last probe round.");
+  auto& targets_gauge = metrics.gauge("dbops_agent_targets", "Targets this agent probes.");
+  runtime::JobKindRegistry& kinds = s.kinds(ops::Environment{.metrics = &metrics});
+  runtime::Runner runner(kinds, config, **store, real_clock(),
+                         runtime::RunnerOptions{.dispatcher = s.dispatcher()});
+
+  // HTTP: bind first, so that a taken port is an immediate, clear error.
+  httplib::Server server;
+  std::atomic<bool> ready{false};
+  server.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content(metrics.expose(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("ok\n", "text/plain");
+  });
+  server.Get("/readyz", [&](const httplib::Request&, httplib::Response& res) {
+    if (ready) {
+      res.set_content("ready\n", "text/plain");
+    } else {
+      res.status = 503;
+      res.set_content("waiting for the first probe round\n", "text/plain");
+    }
+  });
+  if (!server.bind_to_port(host, port)) {
+    return report(
+        make_error(ErrorCode::kUnavailable, "agent: cannot listen on " + listen)
+            .with_hint("another process may hold the port; set agent.listen or --listen"));
+  }
+  std::thread http([&] { server.listen_after_bind(); });
+  log::info("agent listening",
+            {{"listen", listen}, {"targets", static_cast<int>(config.targets.size())}});
+
+  Shutdown shutdown;
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    {
+      std::lock_guard lock(shutdown.mu);
+      shutdown.requested = true;
+      shutdown.signal = sig;
+    }
+    shutdown.cv.notify_all();
+  });
+
+  // Probe rounds until asked to stop.
+  targets_gauge.set({}, static_cast<double>(config.targets.size()));
+  while (true) {
+    const auto started = std::chrono::steady_clock::now();
+    auto round = runner.run(runtime::JobSpec{.kind = "probe"});
+    if (!round) {
+      rounds.add({"error"});
+      log::error("probe round could not run", {{"error", round.error().to_string()}});
+    } else {
+      rounds.add({round->run.state == store::RunState::kSucceeded ? "ok" : "error"});
+      ready = true;
+    }
+    round_seconds.set(
+        {}, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    std::unique_lock lock(shutdown.mu);
+    if (shutdown.cv.wait_until(lock, started + config.agent.probe_interval,
+                               [&] { return shutdown.requested; })) {
+      break;
+    }
+  }
+
+  // Clean shutdown: stop serving, join the threads.
+  log::info("agent stopping", {{"signal", shutdown.signal}});
+  server.stop();
+  http.join();
+  waiter.join();
+  return 0;
+}
+
+}  // namespace dbops::cli

@@ -1,0 +1,67 @@
+// The `probe` job: one probe round over the selected targets.
+#include <nlohmann/json.hpp>
+
+#include "ops/probe/probe.hpp"
+#include "ops/register.hpp"
+#include "runtime/job.hpp"
+
+namespace dbops::ops::probe {
+namespace {
+
+constexpr runtime::ParamDecl kParams[] = {
+    {.name = "targets",
+     .type = runtime::ParamType::kStringList,
+     .description = "names of the targets to probe; all targets when empty"},
+};
+
+class ProbeJob final : public runtime::JobKind {
+ public:
+  explicit ProbeJob(obs::Registry* metrics) : metrics_(metrics) {}
+  std::string_view name() const override { return "probe"; }
+  std::string_view description() const override {
+    return "probes targets: reachability, latency, version, role, replication lag, connections, "
+           "size and engine health";
+  }
+  bool needs_target() const override { return false; }
+  std::span<const runtime::ParamDecl> params() const override { return kParams; }
+
+  Result<runtime::JobOutcome> run(runtime::JobContext& ctx) override {
+    // Which targets.
+    std::vector<const config::Target*> targets;
+    const auto names = ctx.params().strings("targets");
+    if (names.empty()) {
+      for (const auto& t : ctx.config().targets) targets.push_back(&t);
+    }
+    for (const auto& name : names) {
+      const config::Target* t = ctx.config().find_target(name);
+      if (!t) return fail(ErrorCode::kNotFound, "unknown target \"" + name + "\"");
+      targets.push_back(t);
+    }
+
+    // The round, through a prober that lives as long as this job kind.
+    if (!prober_) prober_ = std::make_unique<Prober>(ctx.config().probe, ctx.clock());
+    const RoundResult round = prober_->round(targets);
+    if (metrics_) prober_->publish(round, *metrics_);
+
+    int up = 0, down = 0, not_probed = 0;
+    for (const auto& t : round.targets) {
+      (t.status == Status::kUp ? up : t.status == Status::kDown ? down : not_probed)++;
+    }
+    return runtime::JobOutcome{.passed = true,
+                               .summary = std::to_string(up) + " up, " + std::to_string(down) +
+                                          " down, " + std::to_string(not_probed) + " not probed",
+                               .result_json = to_json(round)};
+  }
+
+ private:
+  obs::Registry* metrics_;
+  std::unique_ptr<Prober> prober_;
+};
+
+}  // namespace
+
+void register_kinds(runtime::JobKindRegistry& registry, const Environment& env) {
+  registry.add(std::make_unique<ProbeJob>(env.metrics));
+}
+
+}  // namespace dbops::ops::probe
