@@ -51,7 +51,8 @@ int cmd_agent(Session& s, const AgentArgs& args) {
   const auto colon = listen.rfind(':');
   const std::string host = listen.substr(0, colon);
   const int port = colon == std::string::npos ? 0 : std::atoi(listen.c_str() + colon + 1);
-  if (colon == std::string::npos || port <= 0 || port > 65535) {
+  if (colon == std::string::npos || port < 0 || port > 65535 ||
+      listen.find_first_not_of("0123456789", colon + 1) != std::string::npos) {
     return report(
         make_error(ErrorCode::kConfig, "agent: listen address " + listen + " is not host:port"));
   }
@@ -88,14 +89,18 @@ int cmd_agent(Session& s, const AgentArgs& args) {
       res.set_content("waiting for the first probe round\n", "text/plain");
     }
   });
-  if (!server.bind_to_port(host, port)) {
+  // Port 0 lets the kernel choose; the chosen port is logged.
+  const int bound =
+      port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
+  if (bound <= 0) {
     return report(
         make_error(ErrorCode::kUnavailable, "agent: cannot listen on " + listen)
             .with_hint("another process may hold the port; set agent.listen or --listen"));
   }
   std::thread http([&] { server.listen_after_bind(); });
-  log::info("agent listening",
-            {{"listen", listen}, {"targets", static_cast<int>(config.targets.size())}});
+  log::info("agent listening", {{"listen", host + ":" + std::to_string(bound)},
+                                {"port", bound},
+                                {"targets", static_cast<int>(config.targets.size())}});
 
   Shutdown shutdown;
   std::thread waiter([&] {

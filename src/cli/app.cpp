@@ -434,6 +434,7 @@ struct Commands {
   RunsArgs runs;
   std::string docs_dir;
   AgentArgs agent;
+  bool agent_logs_info = false;
   bool allows_trailing = false;
   std::function<int()> action;
 };
@@ -499,10 +500,15 @@ std::unique_ptr<CLI::App> build_app(Commands& c, Session& s) {
   auto* agent = app->add_subcommand(
       "agent",
       "Run the agent: probe rounds every agent.probe_interval, /metrics, /healthz, /readyz");
-  agent->add_option("--listen", c.agent.listen, "host:port to serve on (overrides agent.listen)");
+  agent->add_option("--listen", c.agent.listen,
+                    "host:port to serve on (overrides agent.listen; port 0: any free port, "
+                    "logged)");
   agent->footer(examples_footer(
       {{"dbops --config /etc/dbops/dbops.yaml agent", "serve metrics for Prometheus to scrape"}}));
-  agent->callback([&] { c.action = [&] { return cmd_agent(s, c.agent); }; });
+  agent->callback([&] {
+    c.agent_logs_info = true;
+    c.action = [&] { return cmd_agent(s, c.agent); };
+  });
 
   auto* jobs = app->add_subcommand("jobs", "Run jobs and list the job kinds");
   jobs->require_subcommand(1);
@@ -733,6 +739,8 @@ int run(int argc, char** argv) {
   }
   log::Level level = log::Level::kWarn;
   log::parse_level(c.g.log_level, level);
+  // The agent is a service: it logs at info unless told otherwise.
+  if (c.agent_logs_info && app->get_option("--log-level")->count() == 0) level = log::Level::kInfo;
   const bool tty = isatty(STDERR_FILENO);
   log::init({.level = level,
              .format = tty ? log::Format::kText : log::Format::kJson,

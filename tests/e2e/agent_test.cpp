@@ -1,0 +1,175 @@
+// The agent run as a user would: its /metrics pass promtool, and a real
+// Prometheus scrapes it and answers a query about dbops_target_up.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "core/background_process.hpp"
+#include "core/subprocess.hpp"
+#include "engine/sqlite/sqlite_session.hpp"
+#include "support/support.hpp"
+
+namespace dbops::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Polls `fn` until it returns true or `limit` passes.
+template <typename Fn>
+bool eventually(std::chrono::milliseconds limit, Fn&& fn) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (fn()) return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return fn();
+}
+
+class Agent : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto db = engine::sqlite::open((dir_ / "local.db").string(), {.create = true});
+    ASSERT_TRUE(db) << db.error().to_string();
+    ASSERT_TRUE((*db)->exec("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1)"));
+    dir_.write("dbops.yaml", R"(state: ./state.db
+agent:
+  probe_interval: 1s
+probe:
+  connect_timeout: 2s
+targets:
+  - {name: local, engine: sqlite, path: ./local.db}
+  - {name: gone, engine: redis, host: 127.0.0.1, port: 9}
+)");
+    BackgroundOptions options;
+    options.argv = {dbops_binary(), "--config", (dir_ / "dbops.yaml").string(),
+                    "agent",        "--listen", "127.0.0.1:0"};
+    options.output_file = dir_ / "agent.log";
+    options.parent_death_signal = SIGKILL;
+    auto agent = BackgroundProcess::spawn(options);
+    ASSERT_TRUE(agent) << agent.error().to_string();
+    agent_ = std::move(*agent);
+    // The agent logs the port the kernel gave it.
+    ASSERT_TRUE(eventually(20s, [&] {
+      const std::string log = read_file(dir_ / "agent.log");
+      const auto pos = log.find("\"msg\":\"agent listening\"");
+      if (pos == std::string::npos) return false;
+      const auto port_pos = log.find("\"port\":", pos);
+      port_ = std::atoi(log.c_str() + port_pos + 7);
+      return port_ > 0;
+    })) << read_file(dir_ / "agent.log");
+  }
+
+  void TearDown() override {
+    if (agent_.running()) agent_.stop(SIGKILL, 1s);
+  }
+
+  std::string get(const std::string& path, int* status = nullptr) {
+    httplib::Client client("127.0.0.1", port_);
+    client.set_connection_timeout(2);
+    client.set_read_timeout(5);
+    auto res = client.Get(path.c_str());
+    if (status) *status = res ? res->status : 0;
+    return res ? res->body : "";
+  }
+
+  TempDir dir_;
+  BackgroundProcess agent_;
+  int port_ = 0;
+};
+
+TEST_F(Agent, MetricsPassPromtoolAndPrometheusScrapesThem) {
+  // Ready once the first round completed.
+  ASSERT_TRUE(eventually(20s, [&] {
+    int status = 0;
+    get("/readyz", &status);
+    return status == 200;
+  })) << read_file(dir_ / "agent.log");
+  int health = 0;
+  EXPECT_EQ(get("/healthz", &health), "ok\n");
+  EXPECT_EQ(health, 200);
+
+  const std::string metrics = get("/metrics");
+  EXPECT_NE(metrics.find("dbops_target_up{target=\"local\",engine=\"sqlite\"} 1"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("dbops_target_up{target=\"gone\",engine=\"redis\"} 0"), std::string::npos)
+      << metrics;
+  EXPECT_NE(
+      metrics.find(
+          "dbops_probe_duration_seconds_bucket{target=\"local\",engine=\"sqlite\",le=\"+Inf\"}"),
+      std::string::npos);
+
+  // promtool's own checks of the exposition.
+  ProcessOptions promtool;
+  promtool.argv = {"promtool", "check", "metrics"};
+  promtool.stdin_data = metrics;
+  promtool.stdout_sink = OutputSink::capture();
+  promtool.stderr_sink = OutputSink::capture();
+  promtool.timeout = 30s;
+  auto checked = run_process(promtool);
+  ASSERT_TRUE(checked) << checked.error().to_string();
+  EXPECT_EQ(checked->exit_code, 0) << checked->stdout_text << checked->stderr_text;
+
+  // A real Prometheus scrapes the agent; bind-and-retry on its port.
+  dir_.write("prometheus.yml",
+             "global:\n  scrape_interval: 1s\nscrape_configs:\n"
+             "  - job_name: dbops\n    static_configs:\n"
+             "      - targets: ['127.0.0.1:" +
+                 std::to_string(port_) + "']\n");
+  std::mt19937 rng{std::random_device{}()};
+  BackgroundProcess prometheus;
+  int prom_port = 0;
+  for (int attempt = 0; attempt < 5 && !prometheus.running(); ++attempt) {
+    prom_port = std::uniform_int_distribution<int>(20000, 60000)(rng);
+    BackgroundOptions options;
+    options.argv = {"prometheus", "--config.file=" + (dir_ / "prometheus.yml").string(),
+                    "--storage.tsdb.path=" + (dir_ / "tsdb").string(),
+                    "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)};
+    options.output_file = dir_ / ("prometheus-" + std::to_string(attempt) + ".log");
+    options.parent_death_signal = SIGKILL;
+    auto spawned = BackgroundProcess::spawn(options);
+    ASSERT_TRUE(spawned) << spawned.error().to_string();
+    prometheus = std::move(*spawned);
+    eventually(10s, [&] {
+      const std::string log = read_file(options.output_file);
+      return !prometheus.running() ||
+             log.find("Server is ready to receive web requests") != std::string::npos;
+    });
+  }
+  ASSERT_TRUE(prometheus.running()) << "prometheus did not start";
+  httplib::Client api("127.0.0.1", prom_port);
+  api.set_read_timeout(5);
+  std::string last;
+  const bool seen = eventually(30s, [&] {
+    auto res = api.Get("/api/v1/query?query=dbops_target_up%7Btarget%3D%22local%22%7D");
+    if (!res || res->status != 200) return false;
+    last = res->body;
+    const auto j = nlohmann::json::parse(res->body, nullptr, false);
+    if (j.is_discarded() || j["data"]["result"].empty()) return false;
+    return j["data"]["result"][0]["value"][1] == "1";
+  });
+  EXPECT_TRUE(seen) << "last answer: " << last;
+  prometheus.stop(SIGTERM, 5s);
+
+  // SIGTERM: a clean exit 0.
+  ASSERT_TRUE(agent_.signal(SIGTERM));
+  ASSERT_TRUE(agent_.wait_for(15s)) << read_file(dir_ / "agent.log");
+  ASSERT_TRUE(agent_.wait_status());
+  EXPECT_TRUE(WIFEXITED(*agent_.wait_status()) && WEXITSTATUS(*agent_.wait_status()) == 0)
+      << agent_.describe();
+  EXPECT_NE(read_file(dir_ / "agent.log").find("agent stopping"), std::string::npos);
+}
+
+TEST_F(Agent, SigintAlsoStopsIt) {
+  ASSERT_TRUE(agent_.signal(SIGINT));
+  ASSERT_TRUE(agent_.wait_for(15s));
+  EXPECT_EQ(agent_.describe(), "exited 0");
+}
+
+}  // namespace
+}  // namespace dbops::testing
