@@ -157,23 +157,38 @@ int cmd_config_show(Session& s) {
   return 0;
 }
 
+std::string capability_status(const engine::CapabilityStatus& c) {
+  if (!c.implemented) return "not implemented";
+  return c.live_tested ? "tested live" : "never run against a live server";
+}
+
 int cmd_engines(Session& s) {
   const auto engines = engine::Registry::global().all();
   if (s.format() == OutputFormat::kJson) {
     json j = json::array();
     for (const auto* e : engines) {
+      json caps = json::array();
+      for (const auto& c : e->capabilities()) {
+        caps.push_back({{"capability", c.capability},
+                        {"variant", c.variant},
+                        {"implemented", c.implemented},
+                        {"live_tested", c.live_tested},
+                        {"note", c.note}});
+      }
       j.push_back({{"name", e->name()},
                    {"aliases", e->aliases()},
                    {"description", e->description()},
                    {"default_port", e->default_port()},
                    {"file_based", e->file_based()},
                    {"dsn_schemes", e->dsn_schemes()},
-                   {"client_library", e->client_library()}});
+                   {"client_library", e->client_library()},
+                   {"capabilities", caps}});
     }
     print(j.dump(2, ' ', false, nlohmann::detail::error_handler_t::replace) + "\n");
     return 0;
   }
   Table t{.headers = {"ENGINE", "ALIASES", "ADDRESS", "CLIENT LIBRARY", "DESCRIPTION"}};
+  Table caps{.headers = {"ENGINE", "CAPABILITY", "VARIANT", "STATUS", "NOTE"}};
   for (const auto* e : engines) {
     std::string address = e->file_based() ? "path" : "";
     for (const auto& scheme : e->dsn_schemes()) {
@@ -184,8 +199,12 @@ int cmd_engines(Session& s) {
     t.rows.push_back({std::string(e->name()), join(aliases, ", "), address,
                       e->client_library().empty() ? "-" : e->client_library(),
                       std::string(e->description())});
+    for (const auto& c : e->capabilities()) {
+      caps.rows.push_back({std::string(e->name()), c.capability,
+                           c.variant.empty() ? "-" : c.variant, capability_status(c), c.note});
+    }
   }
-  print(t.render(s.color()));
+  print(t.render(s.color()) + "\n" + caps.render(s.color()));
   return 0;
 }
 
@@ -574,11 +593,12 @@ struct DocPage {
   std::vector<std::string> commands;  // top-level commands documented there
   bool global_options = false;
   bool config_keys = false;
+  bool engine_matrix = false;
 };
 
 const std::vector<DocPage>& doc_pages() {
   static const std::vector<DocPage> pages = {
-      {"cli.md", {"version", "engines"}, true, false},
+      {"cli.md", {"version", "engines"}, true, false, true},
       {"config.md", {"config"}, false, true},
       {"jobs.md", {"check", "jobs", "runs"}, false, false},
       {"probe.md", {"probe"}, false, false},
@@ -626,6 +646,21 @@ std::string generated_block(const DocPage& page, const CLI::App& app) {
     for (const CLI::App* cmd : app.get_subcommands({})) {
       if (cmd->get_name() == name) command_section(cmd, name, out);
     }
+  }
+  if (page.engine_matrix) {
+    out +=
+        "### Engines and capabilities\n\n"
+        "What this build implements per engine, and whether the test suite runs it against a "
+        "live server (generated from the engine registry, as `dbops engines` prints it).\n\n"
+        "| engine | capability | variant | status | note |\n|---|---|---|---|---|\n";
+    for (const auto* e : engine::Registry::global().all()) {
+      for (const auto& c : e->capabilities()) {
+        out += "| " + std::string(e->name()) + " | " + c.capability + " | " +
+               (c.variant.empty() ? "" : c.variant) + " | " + capability_status(c) + " | " +
+               c.note + " |\n";
+      }
+    }
+    out += "\n";
   }
   if (page.config_keys) {
     out += "### Keys\n\n" + config::schema_markdown() + "\n";

@@ -8,6 +8,26 @@
 // server accepts connections; the Instance's destructor stops it and removes
 // its directory, also when the caller fails. A port already taken is retried
 // with another (bind and retry, never probe-then-bind).
+//
+// How to reach an instance (target() carries the TCP form):
+// - PostgreSQL: superuser "dbops", database "postgres"; TCP from 127.0.0.1
+//   with the password (scram-sha-256, also for replication connections such
+//   as pg_basebackup); the Unix socket (directory() is
+//   unix_socket_directories) trusts every user, and only root and the server's
+//   user can reach it (the directory is 0700). wal_level=replica,
+//   wal_log_hints=on, fsync=off, pg_stat_statements preloaded when installed;
+//   the server's stderr is directory()/postgres.log.
+// - MariaDB ("mysql"): root@127.0.0.1 and root@localhost (socket
+//   directory()/mysqld.sock) with the password, no anonymous accounts; no
+//   default database. The replicated pair shares one password and also has
+//   repl@127.0.0.1 (same password, REPLICATION SLAVE). Log:
+//   directory()/mariadbd.log.
+// - Redis: requirepass (user "default"), database 0, no persistence; socket
+//   directory()/redis.sock. Log: directory()/redis.log.
+// Clients get the password through the environment (PGPASSWORD, MYSQL_PWD,
+// REDISCLI_AUTH), never in argv. The servers run as a direct child with a
+// parent-death signal, so they die with dbops; reap_stale() (run by every
+// start_*) removes what a killed process left behind.
 #pragma once
 
 #include <chrono>
@@ -88,5 +108,14 @@ Result<ReplicatedPair> start_redis_replicated(const Options& options = {});
 // Removes instance directories under base_dir whose owning process is gone
 // (left by a killed test or drill), stopping any server still running there.
 void reap_stale(const std::filesystem::path& base_dir);
+
+// Where the launcher finds an engine's programs, so that callers drive the
+// same installation as the servers: engine "postgres" looks in PostgreSQL's
+// bin directory ($DBOPS_PG_BINDIR, else the newest /usr/lib/postgresql/<v>/bin,
+// else PATH) for "psql", "pg_basebackup", "pg_dump" ...; "mysql" and "redis"
+// look on PATH, then /usr/sbin and /usr/libexec ("mariadb", "mariadbd",
+// "mariadb-dump", "redis-cli" ...). kNotFound, with an installation hint, when
+// it is missing.
+Result<std::filesystem::path> tool_path(std::string_view engine, std::string_view name);
 
 }  // namespace dbops::engine::launcher
