@@ -8,8 +8,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <future>
 #include <set>
 #include <thread>
@@ -34,6 +36,7 @@ using Clock = std::chrono::steady_clock;
 struct Certificates {
   dbops::testing::TempDir dir;
   std::string ca, cert, key, other_ca;
+  std::string client_cert, client_key;  // signed by ca
 };
 
 Status make_certificates(Certificates& c) {
@@ -52,6 +55,10 @@ Status make_certificates(Certificates& c) {
       {"openssl", "x509", "-req", "-in", d + "server.csr", "-CA", d + "ca.pem", "-CAkey",
        d + "ca.key", "-CAcreateserial", "-out", d + "server.pem", "-days", "2", "-extfile",
        d + "ext.cnf"},
+      {"openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+       "-keyout", d + "client.key", "-out", d + "client.csr", "-subj", "/CN=dbops client"},
+      {"openssl", "x509", "-req", "-in", d + "client.csr", "-CA", d + "ca.pem", "-CAkey",
+       d + "ca.key", "-CAcreateserial", "-out", d + "client.pem", "-days", "2"},
   };
   for (const auto& argv : steps) {
     DBOPS_ASSIGN(auto result, run_process(ProcessOptions{.argv = argv, .timeout = 30s}));
@@ -64,6 +71,8 @@ Status make_certificates(Certificates& c) {
   c.cert = d + "server.pem";
   c.key = d + "server.key";
   c.other_ca = d + "other.pem";
+  c.client_cert = d + "client.pem";
+  c.client_key = d + "client.key";
   return ok();
 }
 
@@ -241,6 +250,106 @@ class SilentServer {
   std::thread thread_;
 };
 
+// A TCP proxy to a local port: each chunk waits `delay` before it is passed
+// on (a slow link), and after `client_limit` bytes from the client nothing
+// more reaches the server (a server that stalls mid-conversation).
+class Proxy {
+ public:
+  struct Options {
+    std::chrono::milliseconds delay{0};
+    std::size_t client_limit = SIZE_MAX;
+  };
+  Proxy(int target_port, Options options) : target_port_(target_port), options_(options) {
+    listen_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(listen_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(::listen(listen_, 16), 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(listen_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~Proxy() {
+    stop_ = true;
+    thread_.join();
+    for (const auto& link : links_) {
+      ::close(link.client);
+      ::close(link.server);
+    }
+    ::close(listen_);
+  }
+  int port() const { return port_; }
+
+ private:
+  struct Link {
+    int client;
+    int server;
+    std::size_t to_server = 0;
+  };
+
+  void serve() {
+    while (!stop_) {
+      std::vector<pollfd> fds{{listen_, POLLIN, 0}};
+      for (const auto& link : links_) {
+        fds.push_back({link.client, POLLIN, 0});
+        fds.push_back({link.server, POLLIN, 0});
+      }
+      if (::poll(fds.data(), fds.size(), 50) <= 0) continue;
+      if (fds[0].revents & POLLIN) accept_one();
+      for (std::size_t i = 1; i < fds.size(); ++i) {
+        if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        Link& link = links_[(i - 1) / 2];
+        const bool from_client = (i - 1) % 2 == 0;
+        char buf[16384];
+        const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+        if (n <= 0) {
+          ::shutdown(from_client ? link.server : link.client, SHUT_WR);
+          continue;
+        }
+        std::this_thread::sleep_for(options_.delay);
+        std::size_t pass = static_cast<std::size_t>(n);
+        if (from_client) {
+          pass = std::min(pass,
+                          options_.client_limit - std::min(options_.client_limit, link.to_server));
+          link.to_server += pass;
+        }
+        const int to = from_client ? link.server : link.client;
+        for (std::size_t off = 0; off < pass;) {
+          const ssize_t w = ::send(to, buf + off, pass - off, MSG_NOSIGNAL);
+          if (w <= 0) break;
+          off += static_cast<std::size_t>(w);
+        }
+      }
+    }
+  }
+
+  void accept_one() {
+    const int client = ::accept(listen_, nullptr, nullptr);
+    if (client < 0) return;
+    const int server = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<std::uint16_t>(target_port_));
+    if (::connect(server, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      ::close(client);
+      ::close(server);
+      return;
+    }
+    links_.push_back({client, server});
+  }
+
+  int target_port_;
+  Options options_;
+  int listen_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::vector<Link> links_;
+  std::thread thread_;
+};
+
 // ---------------------------------------------------------------------------
 // Dialect selection (no server)
 
@@ -275,6 +384,7 @@ TEST(MysqlDialect, MySql8022AndLaterUseReplicaStatusWithSourceFields) {
     EXPECT_EQ(d.exec_pos_column, "Exec_Source_Log_Pos") << v;
     EXPECT_EQ(d.exec_file_column, "Relay_Source_Log_File") << v;
     EXPECT_EQ(d.name, "MySQL 8") << v;
+    EXPECT_NE(d.replica_status_privilege.find("REPLICATION CLIENT"), std::string::npos) << v;
     EXPECT_FALSE(d.live_tested) << v;
     EXPECT_EQ(d.variables_sql.find("gtid_slave_pos"), std::string::npos) << v;
   }
@@ -330,6 +440,10 @@ TEST(MysqlParams, DsnAndTlsParameters) {
   EXPECT_EQ(p->database, "app");
   EXPECT_EQ(p->tls.mode, "verify-full");
   EXPECT_EQ(p->tls.ca_file, "/ca.pem");
+  t.dsn = Secret("mysql://u@h/db?ssl-mode=VERIFY_IDENTITY");
+  EXPECT_EQ(connect_params(t)->tls.mode, "verify-full");
+  t.dsn = Secret("mysql://u@h/db?ssl-mode=REQUIRED");
+  EXPECT_EQ(connect_params(t)->tls.mode, "require");
   t.dsn = Secret("mysql://u@h/db?sslmode=bogus");
   EXPECT_FALSE(connect_params(t));
   t.dsn = Secret("mysql://u@h/db?colour=blue");
@@ -367,6 +481,22 @@ TEST(MysqlConnect, Dsn) {
     ASSERT_NE(sql, nullptr);
     EXPECT_EQ(scalar(*sql, "SELECT DATABASE()"), "mysql") << scheme;
   }
+}
+
+TEST(MysqlConnect, UnixSocket) {
+  auto target = server().target("my-socket");
+  target.host = (server().directory() / "mysqld.sock").string();
+  target.port = 0;
+  auto s = open(target);
+  ASSERT_TRUE(s);
+  // root@localhost: the server saw a local socket connection, not TCP.
+  EXPECT_EQ(scalar(*s, "SELECT CURRENT_USER()"), "root@localhost");
+  auto env = engine().client_environment(target);
+  ASSERT_TRUE(env);
+  bool socket_var = false;
+  for (const auto& [k, v] : *env) socket_var |= k == "MYSQL_UNIX_PORT" && v == target.host;
+  EXPECT_TRUE(socket_var);
+  EXPECT_TRUE(engine().preflight(target));
 }
 
 TEST(MysqlConnect, WrongPasswordIsUnavailableWithoutThePassword) {
@@ -594,6 +724,23 @@ TEST(MysqlTls, ModesAndCertificates) {
   auto via_dsn = open(dsn);
   ASSERT_TRUE(via_dsn);
   EXPECT_FALSE(cipher(*via_dsn).empty());
+
+  // A client certificate reaches the server: an account that requires one.
+  auto admin = open_root(*instance);
+  ASSERT_TRUE(admin);
+  run(*admin, "DROP USER IF EXISTS dbops_x509@'127.0.0.1'");
+  run(*admin, "CREATE USER dbops_x509@'127.0.0.1' IDENTIFIED BY 'x509-pw' REQUIRE X509");
+  auto x509 = with("verify-full", certs.ca);
+  x509.user = "dbops_x509";
+  x509.password = Secret("x509-pw");
+  auto no_cert = engine().connect(x509, ConnectOptions{});
+  ASSERT_FALSE(no_cert);
+  EXPECT_EQ(no_cert.error().code, ErrorCode::kUnavailable);
+  x509.tls.cert_file = certs.client_cert;
+  x509.tls.key_file = certs.client_key;
+  auto with_cert = open(x509);
+  ASSERT_TRUE(with_cert);
+  EXPECT_EQ(scalar(*with_cert, "SELECT CURRENT_USER()"), "dbops_x509@127.0.0.1");
 }
 
 TEST(MysqlTls, DeadlineAndCancelHoldOverTls) {
@@ -627,6 +774,39 @@ TEST(MysqlTls, DeadlineAndCancelHoldOverTls) {
   EXPECT_EQ(cancelled.error().code, ErrorCode::kCancelled);
   EXPECT_LT(seconds_since(start), 5);
   EXPECT_EQ(scalar(*c, "SELECT 'tls still here'"), "tls still here");
+}
+
+TEST(MysqlTls, SlowLinkAndStalledHandshake) {
+  launcher::Instance* instance = extra_servers().tls_server();
+  ASSERT_NE(instance, nullptr);
+  auto target = instance->target("my-tls-slow");
+  target.tls.mode = "verify-full";
+  target.tls.ca_file = extra_servers().certs.ca;
+  {
+    // 25 ms each way: the TLS handshake waits for its replies.
+    Proxy slow(instance->port(), {.delay = 25ms});
+    target.port = slow.port();
+    auto s = open(target);
+    ASSERT_TRUE(s);
+    EXPECT_FALSE(cipher(*s).empty());
+    const std::vector<Param> p = {std::string("slow")};
+    auto r = s->query("SELECT ?", p, Deadline::after(10s));
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ(r->text(0, 0), "slow");
+  }
+  {
+    // The server gets the TLS request (one 36-byte packet) and then nothing:
+    // both sides wait inside the handshake.
+    Proxy stalled(instance->port(), {.client_limit = 36});
+    target.port = stalled.port();
+    const auto start = Clock::now();
+    auto session = engine().connect(target, ConnectOptions{.connect_timeout = 1s});
+    const double took = seconds_since(start);
+    ASSERT_FALSE(session);
+    EXPECT_EQ(session.error().code, ErrorCode::kTimeout) << session.error().to_string();
+    EXPECT_GE(took, 0.9);
+    EXPECT_LT(took, 3);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -981,6 +1161,13 @@ TEST(MysqlLeastPrivilege, UserWithoutPrivilegesStillGetsAProbe) {
   t.password = Secret("nobody-pw");
   auto s = open(t);
   ASSERT_TRUE(s);
+  auto status = [&](const char* name) {
+    return std::stoll(scalar(*admin, std::string("SELECT VARIABLE_VALUE FROM "
+                                                 "information_schema.GLOBAL_STATUS WHERE "
+                                                 "VARIABLE_NAME = '") +
+                                         name + "'"));
+  };
+  const auto first = status("COM_SHOW_SLAVE_STATUS");
   const ProbeSample sample = must_probe(*s);
   EXPECT_TRUE(sample.connections);
   EXPECT_TRUE(sample.uptime_seconds);
@@ -990,27 +1177,38 @@ TEST(MysqlLeastPrivilege, UserWithoutPrivilegesStillGetsAProbe) {
   EXPECT_EQ(sample.role, "");
   EXPECT_NE(sample.unavailable.at("role").find("REPLICA MONITOR"), std::string::npos);
   EXPECT_TRUE(sample.unavailable.contains("database_size_bytes"));
+
+  // The refusal is remembered: the next round does not send the statement.
+  const auto second = status("COM_SHOW_SLAVE_STATUS");
+  EXPECT_GT(second, first);
+  const ProbeSample again = must_probe(*s);
+  EXPECT_EQ(status("COM_SHOW_SLAVE_STATUS"), second);
+  EXPECT_EQ(again.unavailable, sample.unavailable);
+  EXPECT_TRUE(again.connections);
 }
 
 TEST_F(MysqlReplication, MonitoringUserSeesReplicaRoleAndLag) {
   ASSERT_NE(pair_, nullptr);
   auto primary = open_root(*pair_->primary);
-  ASSERT_TRUE(primary);
+  auto replica = open_root(*pair_->replica);
+  ASSERT_TRUE(primary && replica);
   const std::string password = "mon-pw-repl";
   create_monitor(*primary, password);  // replicated to the replica
-  std::unique_ptr<MysqlSession> mon;
-  ASSERT_TRUE(eventually([&] {
-    auto params = connect_params(monitor_target(*pair_->replica, password));
-    auto s = params ? connect(*params, Deadline::after(5s)) : fail(params.error());
-    if (s) mon = std::move(*s);
-    return mon != nullptr;
-  }));
+  // The replica has applied the account and its grant.
+  const std::string pos = scalar(*primary, "SELECT @@gtid_binlog_pos");
+  ASSERT_EQ(scalar(*replica, "SELECT MASTER_GTID_WAIT('" + pos + "', 20)"), "0");
+  auto mon = open(monitor_target(*pair_->replica, password));
+  ASSERT_TRUE(mon);
   const ProbeSample s = must_probe(*mon);
   EXPECT_EQ(s.role, "replica");
   EXPECT_TRUE(s.replication_lag_seconds) << s.unavailable.count("replication_lag_seconds");
   EXPECT_TRUE(s.replication_lag_bytes);
   EXPECT_TRUE(metric(s, "replication_backlog_transactions"));
   EXPECT_FALSE(s.unavailable.contains("role"));
+  // Only the size needs more than PROCESS and REPLICA MONITOR.
+  std::set<std::string> unavailable;
+  for (const auto& [field, why] : s.unavailable) unavailable.insert(field);
+  EXPECT_EQ(unavailable, std::set<std::string>{"database_size_bytes"});
 }
 
 }  // namespace

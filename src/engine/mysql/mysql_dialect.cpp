@@ -56,6 +56,7 @@ Dialect dialect_for(const ServerVersion& version) {
     d.live_tested = true;
     // ALL: every multi-source connection, one row each.
     d.replica_status_sql = "SHOW ALL SLAVES STATUS";
+    d.replica_status_privilege = "the REPLICA MONITOR (SLAVE MONITOR) or SUPER privilege";
     d.channel_column = "Connection_name";
     d.gtid_io_pos_column = "Gtid_IO_Pos";
     d.variables_sql =
@@ -64,9 +65,10 @@ Dialect dialect_for(const ServerVersion& version) {
   } else {
     const bool renamed = version.at_least(8, 0, 22);
     d.flavor = renamed ? Dialect::Flavor::kMysqlReplica : Dialect::Flavor::kMysqlLegacy;
-    d.name = renamed ? "MySQL 8" : "MySQL 5.7";
+    d.name = renamed ? "MySQL 8" : "MySQL before 8.0.22";
     d.live_tested = false;
     d.replica_status_sql = renamed ? "SHOW REPLICA STATUS" : "SHOW SLAVE STATUS";
+    d.replica_status_privilege = "the REPLICATION CLIENT or SUPER privilege";
     d.channel_column = "Channel_Name";
     // MySQL has one GTID set, @@gtid_executed; the slave/binlog split is MariaDB's.
     d.variables_sql =

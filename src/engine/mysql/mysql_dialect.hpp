@@ -44,6 +44,8 @@ struct Dialect {
 
   // One row per replication channel/connection; no rows on a primary.
   std::string replica_status_sql;
+  // What a user needs to run it, for messages.
+  std::string replica_status_privilege;
   // The columns of that statement's rows.
   std::string lag_column;             // Seconds_Behind_Master | Seconds_Behind_Source
   std::string io_running_column;      // Slave_IO_Running | Replica_IO_Running

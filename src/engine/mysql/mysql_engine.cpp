@@ -60,23 +60,41 @@ class MysqlEngine final : public Engine {
   std::vector<CapabilityStatus> capabilities() const override {
     const Dialect mariadb = dialect_for("10.11.0-MariaDB");
     const Dialect mysql8 = dialect_for("8.0.22");
+    const Dialect mysql57 = dialect_for("5.7.44");
     return {
         {.capability = "connect",
          .variant = "",
          .implemented = true,
          .live_tested = true,
-         .note = "non-blocking Connector/C API with dbops deadlines; TLS from the target"},
+         .note = "non-blocking Connector/C API; KILL QUERY on deadline and cancel"},
+        {.capability = "connect",
+         .variant = "TLS (ssl-mode, CA, client certificate)",
+         .implemented = true,
+         .live_tested = true,
+         .note = "require / verify-ca / verify-full; a handshake stalled mid-way is cut at the "
+                 "deadline"},
+        {.capability = "connect",
+         .variant = "Unix socket",
+         .implemented = true,
+         .live_tested = true,
+         .note = "host given as a socket path"},
         {.capability = "HealthProbe",
          .variant = mariadb.name,
          .implemented = true,
          .live_tested = mariadb.live_tested,
-         .note = "SHOW ALL SLAVES STATUS; GTID positions"},
+         .note = "one round trip for a user with PROCESS and REPLICA MONITOR; SHOW ALL SLAVES "
+                 "STATUS, GTID positions"},
         {.capability = "HealthProbe",
          .variant = mysql8.name,
          .implemented = true,
          .live_tested = mysql8.live_tested,
-         .note = "SHOW REPLICA STATUS with Source_ fields (8.0.22+); never run against a live "
-                 "server here, selection unit-tested only"},
+         .note = "SHOW REPLICA STATUS, Source_/Replica_ fields (8.0.22+); version selection "
+                 "unit-tested only, no MySQL server here"},
+        {.capability = "HealthProbe",
+         .variant = mysql57.name,
+         .implemented = true,
+         .live_tested = mysql57.live_tested,
+         .note = "SHOW SLAVE STATUS (before 8.0.22); version selection unit-tested only"},
     };
   }
 

@@ -95,8 +95,9 @@ void read_variables(const QueryResult& r, const Dialect& dialect, ProbeSample& s
   s.info["dialect"] = dialect.name;
 }
 
-void read_status(const QueryResult& r, ProbeSample& s, const std::optional<Error>& history_error,
-                 bool history_done) {
+// history_missing: why INNODB_METRICS gave no history list length ("" when
+// it did).
+void read_status(const QueryResult& r, ProbeSample& s, const std::string& history_missing) {
   std::map<std::string, double, std::less<>> status;
   for (std::size_t i = 0; i < r.rows.size(); ++i) {
     const auto name = cell(r, i, "Variable_name");
@@ -166,14 +167,12 @@ void read_status(const QueryResult& r, ProbeSample& s, const std::optional<Error
         requests ? "no buffer pool reads yet" : "the server reports no InnoDB buffer pool";
   }
   // MariaDB 10.11 reports the history list as a status without any privilege.
-  if (!history_done) {
+  if (!history_missing.empty()) {
     if (auto v = get("Innodb_history_list_length")) {
       add_metric(s, "history_list_length", *v, K::kGauge,
                  "undo log entries not yet purged (InnoDB history list length)");
     } else {
-      s.unavailable["history_list_length"] = history_error
-                                                 ? refusal(*history_error, "PROCESS")
-                                                 : "the server reports no InnoDB history list";
+      s.unavailable["history_list_length"] = history_missing;
     }
   }
 }
@@ -348,16 +347,33 @@ Result<ProbeSample> MysqlProbe::probe(Session& session, Deadline deadline) const
                                           std::string(kSizeSql), dialect.replica_status_sql,
                                           std::string(kHistorySql)};
 
-  // One round trip, plus one per statement the server refuses.
+  // One round trip, plus one per statement the server refuses; a refusal is
+  // remembered on the session, so later rounds skip the statement.
   std::optional<QueryResult> results[kParts];
   std::optional<Error> errors[kParts];
+  std::vector<std::string> sent;
+  std::vector<std::size_t> parts;
+  for (std::size_t i = 0; i < kParts; ++i) {
+    if (const Error* known = s->refused(statements[i])) {
+      errors[i] = *known;
+    } else {
+      sent.push_back(statements[i]);
+      parts.push_back(i);
+    }
+  }
   std::size_t next = 0;
-  while (next < kParts) {
-    DBOPS_ASSIGN(
-        BatchResult batch,
-        s->batch(std::span<const std::string>(statements + next, kParts - next), deadline));
-    for (auto& r : batch.results) results[next++] = std::move(r);
-    if (batch.error && next < kParts) errors[next++] = std::move(batch.error);
+  while (next < sent.size()) {
+    DBOPS_ASSIGN(BatchResult batch,
+                 s->batch(std::span<const std::string>(sent).subspan(next), deadline));
+    if (batch.results.empty() && !batch.error) break;  // the server ran nothing
+    for (auto& r : batch.results) results[parts[next++]] = std::move(r);
+    if (batch.error && next < sent.size()) {
+      const std::size_t part = parts[next++];
+      if (part != kVariables && part != kStatus) {
+        s->remember_refused(statements[part], *batch.error);
+      }
+      errors[part] = std::move(batch.error);
+    }
   }
   // The first two need no privilege: their failure is the probe's.
   for (const Part part : {kVariables, kStatus}) {
@@ -366,7 +382,15 @@ Result<ProbeSample> MysqlProbe::probe(Session& session, Deadline deadline) const
       e.with_context("probe");
       return fail(std::move(e));
     }
+    if (!results[part]) {
+      return fail(make_error(ErrorCode::kInternal, "the server answered fewer statements than sent")
+                      .with_context("probe")
+                      .with_context(s->params().target));
+    }
   }
+  auto why_not = [&](Part part, std::string_view needs) -> std::string {
+    return errors[part] ? refusal(*errors[part], needs) : "the server sent no result";
+  };
 
   ProbeSample sample;
   sample.server_version = s->server_version();
@@ -376,8 +400,7 @@ Result<ProbeSample> MysqlProbe::probe(Session& session, Deadline deadline) const
   if (results[kReplica]) {
     read_replica(*results[kReplica], dialect, sample);
   } else {
-    const std::string why =
-        refusal(*errors[kReplica], "the REPLICA MONITOR (SLAVE MONITOR) or SUPER privilege");
+    const std::string why = why_not(kReplica, dialect.replica_status_privilege);
     sample.unavailable["role"] = why;
     sample.unavailable["replication_lag_seconds"] = why;
     sample.unavailable["replication_lag_bytes"] = why;
@@ -391,12 +414,12 @@ Result<ProbeSample> MysqlProbe::probe(Session& session, Deadline deadline) const
       history_done = true;
     }
   }
-  read_status(*results[kStatus], sample, errors[kHistory], history_done);
+  read_status(*results[kStatus], sample, history_done ? "" : why_not(kHistory, "PROCESS"));
 
   if (results[kSize]) {
     read_size(*results[kSize], s->params().user, sample);
   } else {
-    sample.unavailable["database_size_bytes"] = errors[kSize]->message;
+    sample.unavailable["database_size_bytes"] = why_not(kSize, "access to information_schema");
   }
   return sample;
 }

@@ -1,5 +1,6 @@
 #include "engine/mysql/mysql_session.hpp"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <mysql.h>
@@ -84,8 +85,14 @@ std::string lower_first(std::string text) {
 
 std::string seconds_text(std::chrono::steady_clock::duration d) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1fs", std::chrono::duration<double>(d).count());
+  std::snprintf(buf, sizeof buf, "%.1fs", std::max(0.0, std::chrono::duration<double>(d).count()));
   return buf;
+}
+
+// What a session whose connection broke (or was closed on a deadline) says.
+Error closed_error() {
+  return make_error(ErrorCode::kUnavailable, "connection is closed")
+      .with_hint("an earlier failure closed this session's connection; open a new session");
 }
 
 Error with_target(Error error, std::string_view step, const ConnectParams& p) {
@@ -270,6 +277,37 @@ void make_nonblocking(int fd) {
   if (flags >= 0 && !(flags & O_NONBLOCK)) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
+// Bounds each blocking read and write on the socket by the time left (0: no
+// bound). Used while connecting: Connector/C runs the TLS handshake inside
+// one *_cont call on the blocking socket, and on a non-blocking one it would
+// wait for each handshake reply only "connect_timeout" milliseconds (it
+// passes seconds where milliseconds are meant), failing on any link slower
+// than that.
+void bound_blocking_io(int fd, std::optional<Deadline> deadline) {
+  if (fd < 0) return;
+  timeval tv{};
+  if (deadline) {
+    // A little past the deadline, so that a read it cuts ends after it.
+    const int ms = std::max(1, deadline->remaining_ms()) + 10;
+    tv.tv_sec = ms / 1000;
+    tv.tv_usec = (ms % 1000) * 1000;
+  }
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+// Empties OpenSSL's error queue for this thread. Connector/C asks
+// SSL_get_error() why SSL_read/SSL_write stopped without clearing the queue
+// first, so an error left by an earlier failure on this thread (an aborted
+// TLS connection) turns the next connection's harmless "want read" into a
+// lost connection. libcrypto is loaded with libmariadb; it is looked up at
+// run time because dbops does not link OpenSSL itself.
+void clear_tls_errors() {
+  using ClearFn = void (*)();
+  static const ClearFn clear = reinterpret_cast<ClearFn>(::dlsym(RTLD_DEFAULT, "ERR_clear_error"));
+  if (clear) clear();
+}
+
 // Blocks SIGPIPE on this thread while the library writes: OpenSSL writes a
 // TLS socket with write(2), which raises SIGPIPE once the peer (or our own
 // abort) has closed it. A SIGPIPE raised meanwhile is consumed, one that was
@@ -308,6 +346,7 @@ class SigpipeGuard {
 // down first, so the COM_QUIT that mysql_close() writes fails at once.
 void close_now(MYSQL* m) {
   SigpipeGuard guard;
+  clear_tls_errors();
   mariadb_cancel(m);  // shuts the established connection's socket down, if any
   mysql_close(m);
 }
@@ -315,11 +354,16 @@ void close_now(MYSQL* m) {
 // Closes a healthy connection (COM_QUIT is a few bytes into the socket buffer).
 void close_politely(MYSQL* m) {
   SigpipeGuard guard;
+  clear_tls_errors();
   make_nonblocking(established_socket(m));
   mysql_close(m);
 }
 
 enum class Drive { kDone, kDeadline, kWoken };
+
+// kConnect: the socket stays blocking with bounded I/O (see
+// bound_blocking_io); kSession: it is kept non-blocking.
+enum class Phase { kConnect, kSession };
 
 // Runs one non-blocking library call to its end: start() begins it, cont(events)
 // continues it; both return the library's wait status (0 when done). When the
@@ -327,9 +371,11 @@ enum class Drive { kDone, kDeadline, kWoken };
 // the call is run to its (failing) end, so that nothing is left suspended
 // inside the library and the handle can be closed without waiting.
 template <typename Start, typename Cont>
-Drive drive(MYSQL* m, Deadline deadline, int wake_fd, Start&& start, Cont&& cont) {
+Drive drive(MYSQL* m, Deadline deadline, int wake_fd, Start&& start, Cont&& cont,
+            Phase phase = Phase::kSession) {
   SigpipeGuard guard;
-  make_nonblocking(established_socket(m));
+  if (phase == Phase::kSession) make_nonblocking(established_socket(m));
+  clear_tls_errors();
   int status = start();
   while (status != 0) {
     // Suspended, the library is waiting on a live socket (the connection's,
@@ -340,11 +386,18 @@ Drive drive(MYSQL* m, Deadline deadline, int wake_fd, Start&& start, Cont&& cont
     if (w != Wait::kReady) {
       if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
       for (int i = 0; status != 0 && i < 64; ++i) status = cont(status);
+      clear_tls_errors();
       return w == Wait::kDeadline ? Drive::kDeadline : Drive::kWoken;
     }
-    make_nonblocking(fd);
+    if (phase == Phase::kSession) {
+      make_nonblocking(fd);
+    } else {
+      bound_blocking_io(fd, deadline);
+    }
+    clear_tls_errors();
     status = cont(events);
   }
+  clear_tls_errors();
   return Drive::kDone;
 }
 
@@ -378,10 +431,7 @@ Result<MYSQL*> open_connection(const ConnectParams& p, Deadline deadline) {
   if (!m) return fail(with_target(make_error(ErrorCode::kInternal, "out of memory"), "connect", p));
   const auto started = std::chrono::steady_clock::now();
   mysql_options(m, MYSQL_OPT_NONBLOCK, nullptr);
-  // The TLS handshake waits inside the library (a poll() bounded by the
-  // connect timeout, in whole seconds) rather than yielding to us: set it to
-  // the deadline, rounded up, so that a server that stalls mid-handshake
-  // cannot hold the caller much past it.
+  // A backstop: the deadline, rounded up to the whole seconds the option takes.
   const int remaining = deadline.remaining_ms();
   unsigned int backstop = remaining >= INT_MAX / 2
                               ? 3600u
@@ -409,7 +459,7 @@ Result<MYSQL*> open_connection(const ConnectParams& p, Deadline deadline) {
         return mysql_real_connect_start(&ret, m, host, p.user.c_str(), password, db,
                                         static_cast<unsigned>(p.port), socket, flags);
       },
-      [&](int events) { return mysql_real_connect_cont(&ret, m, events); });
+      [&](int events) { return mysql_real_connect_cont(&ret, m, events); }, Phase::kConnect);
   // A failure at the deadline (the library's backstop fired inside the TLS
   // handshake) is the deadline's.
   if (d != Drive::kDone || (!ret && deadline.expired())) {
@@ -427,6 +477,9 @@ Result<MYSQL*> open_connection(const ConnectParams& p, Deadline deadline) {
     close_now(m);
     return fail(with_target(std::move(e), "connect", p));
   }
+  // From here on the socket is non-blocking and drive() waits for it.
+  bound_blocking_io(established_socket(m), std::nullopt);
+  make_nonblocking(established_socket(m));
   if (tls_required(p.tls) && mysql_get_ssl_cipher(m) == nullptr) {
     close_now(m);
     return fail(with_target(
@@ -465,6 +518,19 @@ QueryResult read_result(MYSQL_RES* res) {
   return out;
 }
 
+// A DSN's ssl-mode: dbops's names, or MySQL's (REQUIRED, VERIFY_IDENTITY ...).
+std::string tls_mode_from_dsn(std::string_view value) {
+  std::string mode;
+  for (const char c : value) {
+    mode += c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  if (mode == "disabled") return "disable";
+  if (mode == "preferred") return "prefer";
+  if (mode == "required") return "require";
+  if (mode == "verify-identity") return "verify-full";
+  return mode;
+}
+
 }  // namespace
 
 std::string ConnectParams::address() const {
@@ -501,7 +567,7 @@ Result<ConnectParams> connect_params(const config::Target& t) {
     p.database = uri->path;
     for (const auto& [key, value] : uri->query) {
       if (key == "ssl-mode" || key == "sslmode" || key == "tls") {
-        p.tls.mode = value;
+        p.tls.mode = tls_mode_from_dsn(value);
       } else if (key == "ssl-ca") {
         p.tls.ca_file = value;
       } else if (key == "ssl-cert") {
@@ -539,8 +605,7 @@ Result<ConnectParams> connect_params(const config::Target& t) {
 }
 
 std::string client_library_version() {
-  return std::string("MariaDB Connector/C ") + MARIADB_PACKAGE_VERSION + " (libmariadb " +
-         mysql_get_client_info() + ")";
+  return std::string("MariaDB Connector/C ") + mysql_get_client_info();
 }
 
 MysqlSession::MysqlSession(MYSQL* conn, ConnectParams params)
@@ -596,10 +661,20 @@ Error MysqlSession::timed_out(std::string_view step, Deadline deadline) {
       step, params_);
 }
 
+const Error* MysqlSession::refused(const std::string& sql) const {
+  const auto it = refused_.find(sql);
+  if (it == refused_.end()) return nullptr;
+  if (std::chrono::steady_clock::now() - it->second.at > kRefusalMemory) return nullptr;
+  return &it->second.error;
+}
+
+void MysqlSession::remember_refused(const std::string& sql, Error error) {
+  refused_.insert_or_assign(sql, Refusal{std::move(error), std::chrono::steady_clock::now()});
+}
+
 Status MysqlSession::ping(Deadline deadline) {
   if (!conn_) {
-    return fail(
-        with_target(make_error(ErrorCode::kUnavailable, "connection is closed"), "ping", params_));
+    return fail(with_target(closed_error(), "ping", params_));
   }
   op_started_ = std::chrono::steady_clock::now();
   int rc = 0;
@@ -619,8 +694,7 @@ Status MysqlSession::run_text(std::string_view sql, Deadline deadline, std::stri
                               std::vector<QueryResult>* results,
                               std::optional<Error>* server_error) {
   if (!conn_) {
-    return fail(
-        with_target(make_error(ErrorCode::kUnavailable, "connection is closed"), step, params_));
+    return fail(with_target(closed_error(), step, params_));
   }
   op_started_ = std::chrono::steady_clock::now();
   cancel_requested_ = false;
@@ -724,8 +798,7 @@ Result<QueryResult> MysqlSession::run_prepared(std::string_view sql, std::span<c
                                                Deadline deadline) {
   constexpr std::string_view kStep = "query";
   if (!conn_) {
-    return fail(
-        with_target(make_error(ErrorCode::kUnavailable, "connection is closed"), kStep, params_));
+    return fail(with_target(closed_error(), kStep, params_));
   }
   op_started_ = std::chrono::steady_clock::now();
   cancel_requested_ = false;

@@ -3,10 +3,10 @@
 // Every network step (connect, TLS, authentication, query, result transfer)
 // runs as a *_start/*_cont pair driven by poll() on the connection's socket
 // until the caller's Deadline; the library's own timeouts are only a backstop.
-// One exception: Connector/C runs the TLS handshake itself with a poll()
-// bounded by its connect timeout (whole seconds), so connect sets that to the
-// deadline rounded up; a server that stalls mid-handshake can hold connect()
-// up to a second past its deadline.
+// One exception: Connector/C runs the TLS handshake inside a single *_cont
+// call on a blocking socket; while connecting, each blocking read and write
+// is therefore bounded by the time left (SO_RCVTIMEO/SO_SNDTIMEO), so a server
+// that stalls mid-handshake is cut at the deadline too.
 //
 // When a statement passes its deadline the session sends KILL QUERY <thread
 // id> over a second short-lived connection, closes its own connection
@@ -19,12 +19,15 @@
 //
 // query() with parameters uses a server-side prepared statement ('?'
 // placeholders, values bound in the binary protocol, never spliced into the
-// text); without parameters it uses the text protocol, one round trip.
-// Values come back in their text form.
+// text); without parameters it uses the text protocol, one round trip, and
+// when the text holds several statements (or a CALL answers with several
+// results) it returns the first result that has columns. Values come back in
+// their text form.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -64,8 +67,10 @@ struct ConnectParams {
 };
 
 // Reads the structured fields or the DSN (mysql:// or mariadb://, with query
-// parameters ssl-mode, ssl-ca, ssl-cert, ssl-key, ssl-verify-server-cert and
-// socket) of a target; DSN parameters override the target's tls block.
+// parameters ssl-mode (dbops's mode names or MySQL's: REQUIRED,
+// VERIFY_IDENTITY ...), ssl-ca, ssl-cert, ssl-key, ssl-verify-server-cert and
+// socket) of a target; DSN parameters override the target's tls block. A
+// host that is a path is the server's Unix socket.
 Result<ConnectParams> connect_params(const config::Target& target);
 
 // The linked library, "MariaDB Connector/C 3.3.x".
@@ -110,6 +115,13 @@ class MysqlSession final : public SqlSession {
   unsigned long thread_id() const { return thread_id_; }
   const ConnectParams& params() const { return params_; }
 
+  // Statements the server refused on this session (no privilege, no such
+  // table), so that the probe does not send them every round; a refusal is
+  // forgotten after kRefusalMemory, so a later GRANT is picked up.
+  static constexpr std::chrono::minutes kRefusalMemory{10};
+  const Error* refused(const std::string& sql) const;
+  void remember_refused(const std::string& sql, Error error);
+
  private:
   // Runs one text query and appends every statement's result to results (when
   // given); the first server error ends it and lands in server_error.
@@ -133,6 +145,11 @@ class MysqlSession final : public SqlSession {
   int wake_fd_ = -1;
   std::atomic<bool> cancel_requested_{false};
   std::chrono::steady_clock::time_point op_started_;
+  struct Refusal {
+    Error error;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::map<std::string, Refusal, std::less<>> refused_;
 };
 
 // Opens a session within the deadline.
