@@ -23,7 +23,11 @@
 #include "engine/mysql/mysql_probe.hpp"
 #include "engine/mysql/mysql_session.hpp"
 #include "support/instances.hpp"
+#include "support/net.hpp"
 #include "support/support.hpp"
+
+using dbops::testing::closed_port;
+using dbops::testing::SilentListener;
 
 namespace dbops::engine::mysql {
 namespace {
@@ -197,58 +201,6 @@ bool eventually(Pred pred, std::chrono::milliseconds within = 10s) {
   }
   return pred();
 }
-
-// A port nothing listens on: bound, then closed.
-int closed_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-// A TCP listener that accepts connections and never says a word.
-class SilentServer {
- public:
-  SilentServer() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    EXPECT_EQ(::listen(fd_, 16), 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    thread_ = std::thread([this] {
-      while (!stop_) {
-        pollfd p{fd_, POLLIN, 0};
-        if (::poll(&p, 1, 50) == 1) {
-          const int c = ::accept(fd_, nullptr, nullptr);
-          if (c >= 0) accepted_.push_back(c);
-        }
-      }
-    });
-  }
-  ~SilentServer() {
-    stop_ = true;
-    thread_.join();
-    for (int c : accepted_) ::close(c);
-    ::close(fd_);
-  }
-  int port() const { return port_; }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::vector<int> accepted_;
-  std::thread thread_;
-};
 
 // A TCP proxy to a local port: each chunk waits `delay` before it is passed
 // on (a slow link), and after `client_limit` bytes from the client nothing
@@ -859,7 +811,7 @@ TEST(MysqlHung, FrozenServerTimesOutConnectAndQuery) {
 }
 
 TEST(MysqlHung, SilentListenerTimesOutConnect) {
-  SilentServer silent;
+  SilentListener silent;
   config::Target t = server().target("my-silent");
   t.port = silent.port();
   const auto start = Clock::now();

@@ -24,6 +24,10 @@
 #include "engine/postgres/postgres_probe.hpp"
 #include "engine/postgres/postgres_session.hpp"
 #include "support/instances.hpp"
+#include "support/net.hpp"
+
+using dbops::testing::closed_port;
+using dbops::testing::SilentListener;
 
 namespace dbops::engine {
 namespace {
@@ -136,63 +140,16 @@ ProbeSample probe_until(Session& s, F condition, std::chrono::milliseconds limit
   return sample;
 }
 
-// A TCP port on 127.0.0.1 that nothing listens on.
-int closed_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
+config::Target silent_target(const SilentListener& l) {
+  config::Target t;
+  t.name = "silent";
+  t.engine = "postgres";
+  t.host = "127.0.0.1";
+  t.port = l.port();
+  t.user = "nobody";
+  t.password = Secret("never-sent");
+  return t;
 }
-
-// A listener on 127.0.0.1 that accepts connections and never says a word.
-class SilentListener {
- public:
-  SilentListener() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    EXPECT_EQ(::listen(fd_, 16), 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    thread_ = std::thread([this] {
-      while (true) {
-        const int c = ::accept(fd_, nullptr, nullptr);
-        if (c < 0) return;
-        accepted_.push_back(c);
-      }
-    });
-  }
-  ~SilentListener() {
-    ::shutdown(fd_, SHUT_RDWR);
-    thread_.join();
-    ::close(fd_);
-    for (int c : accepted_) ::close(c);
-  }
-  config::Target target() const {
-    config::Target t;
-    t.name = "silent";
-    t.engine = "postgres";
-    t.host = "127.0.0.1";
-    t.port = port_;
-    t.user = "nobody";
-    t.password = Secret("never-sent");
-    return t;
-  }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-  std::vector<int> accepted_;
-  std::thread thread_;
-};
 
 // A login role with a password on the shared instance, dropped again at the
 // end of the test (declare it before the sessions that use it). `grants` is
@@ -684,7 +641,7 @@ TEST(PostgresHung, FrozenServerTimesOutThenStoppedServerBreaksTheSession) {
 TEST(PostgresHung, ListenerThatNeverAnswersTimesOut) {
   SilentListener silent;
   const auto started = Clock::now();
-  auto s = open(silent.target(), 1s);
+  auto s = open(silent_target(silent), 1s);
   const double took = seconds_since(started);
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code, ErrorCode::kTimeout);

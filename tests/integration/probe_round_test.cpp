@@ -16,6 +16,7 @@
 #include "obs/metrics.hpp"
 #include "ops/probe/probe.hpp"
 #include "support/instances.hpp"
+#include "support/net.hpp"
 #include "support/support.hpp"
 
 namespace dbops::testing {
@@ -23,30 +24,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using ops::probe::Status;
-
-// A TCP listener that accepts connections and never answers.
-class SilentListener {
- public:
-  SilentListener() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(fd_, 64) != 0) {
-      ADD_FAILURE() << "cannot listen";
-    }
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-  }
-  ~SilentListener() { ::close(fd_); }
-  int port() const { return port_; }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-};
 
 config::Target named(config::Target t, std::string name) {
   t.name = std::move(name);

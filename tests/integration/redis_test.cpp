@@ -25,6 +25,10 @@
 #include "engine/redis/redis_probe.hpp"
 #include "engine/redis/redis_session.hpp"
 #include "support/instances.hpp"
+#include "support/net.hpp"
+
+using dbops::testing::closed_port;
+using dbops::testing::SilentListener;
 
 namespace dbops::engine {
 namespace {
@@ -108,68 +112,14 @@ std::string config_get(CommandSession& s, const std::string& key) {
   return r.elements[1].str;
 }
 
-// A TCP port on 127.0.0.1 that nothing listens on.
-int closed_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
+config::Target silent_target(const SilentListener& l) {
+  config::Target t;
+  t.name = "silent";
+  t.engine = "redis";
+  t.host = "127.0.0.1";
+  t.port = l.port();
+  return t;
 }
-
-// A listener on 127.0.0.1 that accepts connections and then either holds
-// them without a word or closes them at once.
-class SilentListener {
- public:
-  explicit SilentListener(bool close_at_once = false) : close_(close_at_once) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    EXPECT_EQ(::listen(fd_, 16), 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    thread_ = std::thread([this] {
-      while (true) {
-        const int c = ::accept(fd_, nullptr, nullptr);
-        if (c < 0) return;
-        if (close_) {
-          ::close(c);
-        } else {
-          accepted_.push_back(c);
-        }
-      }
-    });
-  }
-  ~SilentListener() {
-    ::shutdown(fd_, SHUT_RDWR);
-    thread_.join();
-    ::close(fd_);
-    for (int c : accepted_) ::close(c);
-  }
-  int port() const { return port_; }
-  config::Target target() const {
-    config::Target t;
-    t.name = "silent";
-    t.engine = "redis";
-    t.host = "127.0.0.1";
-    t.port = port_;
-    return t;
-  }
-
- private:
-  bool close_;
-  int fd_ = -1;
-  int port_ = 0;
-  std::vector<int> accepted_;
-  std::thread thread_;
-};
 
 // --- 1. connect ------------------------------------------------------------
 
@@ -271,7 +221,7 @@ TEST(RedisConnect, RefusedPortFailsFast) {
 
 TEST(RedisConnect, PeerThatHangsUpIsUnavailable) {
   SilentListener listener(/*close_at_once=*/true);
-  auto s = open(listener.target(), 5s);
+  auto s = open(silent_target(listener), 5s);
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code, ErrorCode::kUnavailable) << s.error().to_string();
 }
@@ -509,7 +459,7 @@ TEST(RedisHung, FrozenServerTimesOutThenStoppedServerBreaksTheSession) {
 TEST(RedisHung, ListenerThatNeverAnswersTimesOut) {
   SilentListener listener;
   const auto start = Clock::now();
-  auto s = open(listener.target(), 1s);
+  auto s = open(silent_target(listener), 1s);
   const double took = seconds_since(start);
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code, ErrorCode::kTimeout) << s.error().to_string();
