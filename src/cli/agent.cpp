@@ -118,7 +118,9 @@ int cmd_agent(Session& s, const AgentArgs& args) {
   targets_gauge.set({}, static_cast<double>(config.targets.size()));
   while (true) {
     const auto started = std::chrono::steady_clock::now();
-    auto round = runner.run(runtime::JobSpec{.kind = "probe"});
+    // Only the targets that are not up are kept with each round's run.
+    auto round =
+        runner.run(runtime::JobSpec{.kind = "probe", .params_json = R"({"detail":false})"});
     if (!round) {
       rounds.add({"error"});
       log::error("probe round could not run", {{"error", round.error().to_string()}});
