@@ -1,6 +1,9 @@
 // The resolved config printed back, secrets redacted.
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "core/config/config.hpp"
@@ -69,6 +72,10 @@ void emit(YAML::Emitter& out, const nlohmann::ordered_json& j) {
     }
     out << YAML::EndMap;
   } else if (j.is_array()) {
+    // Lists of scalars (bucket bounds) read better on one line.
+    const bool flow =
+        !j.empty() && std::all_of(j.begin(), j.end(), [](const auto& v) { return v.is_number(); });
+    if (flow) out << YAML::Flow;
     out << YAML::BeginSeq;
     for (const auto& v : j) emit(out, v);
     out << YAML::EndSeq;
@@ -79,7 +86,14 @@ void emit(YAML::Emitter& out, const nlohmann::ordered_json& j) {
   } else if (j.is_number_integer()) {
     out << j.get<long long>();
   } else if (j.is_number_float()) {
-    out << j.get<double>();
+    // The shortest text that reads back as the same number.
+    const double v = j.get<double>();
+    char buf[32];
+    for (int precision = 1; precision <= 17; ++precision) {
+      std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+      if (std::strtod(buf, nullptr) == v) break;
+    }
+    out << std::string(buf);
   } else {
     out << j.dump(-1, ' ', false, nlohmann::detail::error_handler_t::replace);
   }
