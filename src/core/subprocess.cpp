@@ -16,6 +16,8 @@
 #include <cstring>
 #include <memory>
 
+#include "core/child_process.hpp"
+
 namespace dbops {
 namespace {
 
@@ -25,40 +27,8 @@ constexpr std::size_t kChunkSize = 64 * 1024;
 constexpr std::chrono::milliseconds kCancelPollInterval{50};
 constexpr std::chrono::milliseconds kMaxExitPollInterval{50};
 
-// Owns a file descriptor.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    if (this != &other) reset(std::exchange(other.fd_, -1));
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { reset(); }
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  void reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_ = -1;
-};
-
-// Moves fd to a number >= 3 (keeping O_CLOEXEC), so that setting up the child's
-// 0, 1 and 2 with dup2() can never clobber another descriptor it still needs.
-Status raise_above_stdio(UniqueFd& fd, std::string_view what) {
-  if (fd.get() >= 3) return ok();
-  int moved = ::fcntl(fd.get(), F_DUPFD_CLOEXEC, 3);
-  if (moved < 0) return fail(errno_error(what, errno));
-  fd.reset(moved);
-  return ok();
-}
+using child::raise_above_stdio;
+using child::UniqueFd;
 
 struct Pipe {
   UniqueFd read;
@@ -79,149 +49,6 @@ Result<Pipe> make_pipe(bool parent_reads, std::string_view what) {
     return fail(errno_error(what, errno));
   }
   return p;
-}
-
-bool has_nul(std::string_view s) {
-  return s.find('\0') != std::string_view::npos;
-}
-
-std::string_view env_name(std::string_view entry) {
-  return entry.substr(0, std::min(entry.find('='), entry.size()));
-}
-
-// The child's environment as "NAME=value" strings.
-Result<std::vector<std::string>> build_env(const ProcessOptions& options) {
-  std::vector<std::string> env;
-  if (options.clear_env) {
-    for (const char* name : {"PATH", "HOME", "LANG", "TZ"}) {
-      if (const char* value = std::getenv(name)) env.push_back(std::string(name) + "=" + value);
-    }
-  } else {
-    for (char** e = environ; e != nullptr && *e != nullptr; ++e) env.emplace_back(*e);
-  }
-  for (const auto& [name, value] : options.env) {
-    if (name.empty() || name.find('=') != std::string::npos || has_nul(name) || has_nul(value)) {
-      return fail(ErrorCode::kInvalidArgument,
-                  options.argv[0] + ": invalid environment variable name \"" + name + "\"");
-    }
-    std::erase_if(env, [&](const std::string& entry) { return env_name(entry) == name; });
-    env.push_back(name + "=" + value);
-  }
-  return env;
-}
-
-// The paths execve() is tried on, in order: argv[0] itself when it has a slash,
-// otherwise each PATH directory joined with it (an empty entry meaning ".").
-std::vector<std::string> exec_candidates(const std::string& program,
-                                         const std::vector<std::string>& env,
-                                         std::string* searched_path) {
-  if (program.find('/') != std::string::npos) return {program};
-  std::string path = "/bin:/usr/bin";
-  for (const auto& entry : env) {
-    if (env_name(entry) == "PATH") path = entry.substr(5);
-  }
-  *searched_path = path;
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (true) {
-    std::size_t end = path.find(':', start);
-    std::string dir = path.substr(start, end == std::string::npos ? end : end - start);
-    if (dir.empty()) dir = ".";
-    out.push_back(dir + "/" + program);
-    if (end == std::string::npos) break;
-    start = end + 1;
-  }
-  return out;
-}
-
-// What the child tells the parent when it could not exec.
-enum class ChildStage : int { kSetup = 1, kChdir = 2, kExec = 3 };
-struct ChildReport {
-  ChildStage stage;
-  int err;
-};
-
-// Everything the child needs, prepared before fork() so that the child only
-// makes async-signal-safe calls.
-struct ChildPlan {
-  const char* const* argv = nullptr;
-  const char* const* envp = nullptr;
-  const char* const* candidates = nullptr;  // null-terminated
-  const char* cwd = nullptr;                // null: keep
-  int stdin_fd = -1;
-  int stdout_fd = -1;
-  int stderr_fd = -1;
-  int report_fd = -1;
-  int max_fd = 0;  // for the close() loop when close_range() is unavailable
-};
-
-[[noreturn]] void child_fail(const ChildPlan& plan, ChildStage stage, int err) {
-  ChildReport report{stage, err};
-  const char* p = reinterpret_cast<const char*>(&report);
-  std::size_t left = sizeof(report);
-  while (left > 0) {
-    ssize_t n = ::write(plan.report_fd, p, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
-  ::_exit(127);
-}
-
-void close_from(unsigned first, unsigned last, int max_fd) {
-  if (first > last) return;
-  if (::close_range(first, last, 0) == 0) return;
-  unsigned stop = std::min(last, static_cast<unsigned>(max_fd));
-  for (unsigned fd = first; fd <= stop; ++fd) ::close(static_cast<int>(fd));
-}
-
-// Runs in the child between fork() and exec: async-signal-safe calls only.
-[[noreturn]] void child_exec(const ChildPlan& plan) {
-  // Default dispositions (ignored signals would survive exec) and an empty mask.
-  struct sigaction dfl;
-  std::memset(&dfl, 0, sizeof(dfl));
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
-  }
-  sigset_t empty;
-  ::sigemptyset(&empty);
-  ::sigprocmask(SIG_SETMASK, &empty, nullptr);
-
-  ::setpgid(0, 0);
-
-  const int targets[3] = {0, 1, 2};
-  const int sources[3] = {plan.stdin_fd, plan.stdout_fd, plan.stderr_fd};
-  for (int i = 0; i < 3; ++i) {
-    // Sources are all >= 3, so dup2() never clobbers one; it also clears
-    // FD_CLOEXEC on the target.
-    if (::dup2(sources[i], targets[i]) < 0) child_fail(plan, ChildStage::kSetup, errno);
-  }
-  // Close everything else except the report pipe (close-on-exec).
-  unsigned report = static_cast<unsigned>(plan.report_fd);
-  close_from(3, report - 1, plan.max_fd);
-  close_from(report + 1, ~0U, plan.max_fd);
-
-  if (plan.cwd != nullptr && ::chdir(plan.cwd) != 0) {
-    child_fail(plan, ChildStage::kChdir, errno);
-  }
-
-  // execvp()'s search: skip candidates that do not exist, remember EACCES.
-  int err = ENOENT;
-  bool saw_eacces = false;
-  for (const char* const* c = plan.candidates; *c != nullptr; ++c) {
-    ::execve(*c, const_cast<char* const*>(plan.argv), const_cast<char* const*>(plan.envp));
-    err = errno;
-    if (err == EACCES) {
-      saw_eacces = true;
-    } else if (err != ENOENT && err != ENOTDIR && err != ESTALE && err != ENODEV &&
-               err != ETIMEDOUT) {
-      break;
-    }
-  }
-  if (saw_eacces && (err == ENOENT || err == ENOTDIR)) err = EACCES;
-  child_fail(plan, ChildStage::kExec, err);
 }
 
 // Blocks SIGPIPE in the calling thread for its lifetime, and discards a SIGPIPE
@@ -366,16 +193,7 @@ class Runner {
 };
 
 Status Runner::spawn() {
-  const auto& argv = options_.argv;
-  for (std::size_t i = 0; i < argv.size(); ++i) {
-    if (has_nul(argv[i])) {
-      return fail(ErrorCode::kInvalidArgument,
-                  program() + ": argument " + std::to_string(i) + " contains a NUL byte");
-    }
-  }
-  if (has_nul(options_.cwd)) {
-    return fail(ErrorCode::kInvalidArgument, program() + ": working directory contains a NUL byte");
-  }
+  if (options_.argv.empty()) return fail(ErrorCode::kInvalidArgument, "run_process: empty argv");
   if (options_.stdin_data && options_.stdin_source) {
     return fail(ErrorCode::kInvalidArgument,
                 program() + ": both stdin_data and stdin_source are set");
@@ -386,120 +204,37 @@ Status Runner::spawn() {
     }
   }
 
-  DBOPS_ASSIGN(std::vector<std::string> env, build_env(options_));
-  std::string searched_path;
-  std::vector<std::string> candidates = exec_candidates(program(), env, &searched_path);
+  child::Spec spec;
+  spec.argv = options_.argv;
+  DBOPS_ASSIGN(spec.env, child::environment(program(), options_.env, options_.clear_env));
+  spec.cwd = options_.cwd;
 
-  std::vector<const char*> argv_ptrs;
-  for (const auto& a : argv) argv_ptrs.push_back(a.c_str());
-  argv_ptrs.push_back(nullptr);
-  std::vector<const char*> env_ptrs;
-  for (const auto& e : env) env_ptrs.push_back(e.c_str());
-  env_ptrs.push_back(nullptr);
-  std::vector<const char*> candidate_ptrs;
-  for (const auto& c : candidates) candidate_ptrs.push_back(c.c_str());
-  candidate_ptrs.push_back(nullptr);
-
+  // The child's ends: pipes where output is kept or input fed, else /dev/null.
   const std::string what = program() + ": create pipe";
-  UniqueFd dev_null(::open("/dev/null", O_RDWR | O_CLOEXEC));
-  if (!dev_null.valid()) return fail(errno_error(program() + ": open /dev/null", errno));
-  DBOPS_TRY(raise_above_stdio(dev_null, program() + ": open /dev/null"));
-
-  ChildPlan plan;
-  plan.argv = argv_ptrs.data();
-  plan.envp = env_ptrs.data();
-  plan.candidates = candidate_ptrs.data();
-  plan.cwd = options_.cwd.empty() ? nullptr : options_.cwd.c_str();
-
+  DBOPS_ASSIGN(UniqueFd dev_null, child::open_dev_null(program()));
   std::optional<Pipe> in_pipe, out_pipe, err_pipe;
+  spec.stdin_fd = spec.stdout_fd = spec.stderr_fd = dev_null.get();
   if (options_.stdin_data || options_.stdin_source) {
     DBOPS_ASSIGN(in_pipe, make_pipe(/*parent_reads=*/false, what));
-    plan.stdin_fd = in_pipe->read.get();
-  } else {
-    plan.stdin_fd = dev_null.get();
+    spec.stdin_fd = in_pipe->read.get();
   }
   if (options_.stdout_sink.kind() != OutputSink::Kind::kDiscard) {
     DBOPS_ASSIGN(out_pipe, make_pipe(/*parent_reads=*/true, what));
-    plan.stdout_fd = out_pipe->write.get();
-  } else {
-    plan.stdout_fd = dev_null.get();
+    spec.stdout_fd = out_pipe->write.get();
   }
   if (options_.stderr_sink.kind() != OutputSink::Kind::kDiscard) {
     DBOPS_ASSIGN(err_pipe, make_pipe(/*parent_reads=*/true, what));
-    plan.stderr_fd = err_pipe->write.get();
-  } else {
-    plan.stderr_fd = dev_null.get();
-  }
-  DBOPS_ASSIGN(Pipe report, make_pipe(/*parent_reads=*/true, what));
-  plan.report_fd = report.write.get();
-  // The report pipe's read end is non-blocking from make_pipe(); we want to block.
-  ::fcntl(report.read.get(), F_SETFL, 0);
-
-  struct rlimit rl;
-  plan.max_fd = 65535;
-  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-    plan.max_fd = static_cast<int>(std::min<rlim_t>(rl.rlim_cur, 1 << 20));
+    spec.stderr_fd = err_pipe->write.get();
   }
 
   start_ = Clock::now();
-  pid_t pid = ::fork();
-  if (pid < 0) return fail(errno_error(program() + ": fork", errno));
-  if (pid == 0) child_exec(plan);
-  pid_ = pid;
-  // Also from the parent, so that the group exists before we might signal it.
-  ::setpgid(pid_, pid_);
+  DBOPS_ASSIGN(pid_, child::start(spec));
 
   // Close the child's ends so that EOF and EPIPE work.
-  report.write.reset();
   dev_null.reset();
   if (in_pipe) in_pipe->read.reset();
   if (out_pipe) out_pipe->write.reset();
   if (err_pipe) err_pipe->write.reset();
-
-  // Wait for exec: EOF means it happened (the pipe is close-on-exec).
-  ChildReport child_report{};
-  std::size_t got = 0;
-  while (got < sizeof(child_report)) {
-    ssize_t n = ::read(report.read.get(), reinterpret_cast<char*>(&child_report) + got,
-                       sizeof(child_report) - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<std::size_t>(n);
-  }
-  if (got == sizeof(child_report)) {
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
-    reaped_ = true;
-    int err = child_report.err;
-    switch (child_report.stage) {
-      case ChildStage::kChdir: {
-        Error e = errno_error(program() + ": cannot change directory to " + options_.cwd, err);
-        if (err == ENOENT || err == ENOTDIR) e.code = ErrorCode::kNotFound;
-        return fail(std::move(e));
-      }
-      case ChildStage::kExec: {
-        if (err == ENOENT && program().find('/') == std::string::npos) {
-          return fail(Error{.code = ErrorCode::kNotFound,
-                            .message = program() + ": not found on PATH",
-                            .context = {},
-                            .hint = "Install " + program() +
-                                    " or add its directory to PATH (searched " + searched_path +
-                                    ")."});
-        }
-        if (err == ENOENT || err == ENOTDIR) {
-          Error e = errno_error(program(), err);
-          e.code = ErrorCode::kNotFound;
-          return fail(std::move(e));
-        }
-        return fail(errno_error(program() + ": cannot execute", err));
-      }
-      case ChildStage::kSetup:
-        break;
-    }
-    return fail(errno_error(program() + ": set up child process", err));
-  }
-
   if (in_pipe) stdin_fd_ = std::move(in_pipe->write);
   if (out_pipe) stdout_.fd = std::move(out_pipe->read);
   if (err_pipe) stderr_.fd = std::move(err_pipe->read);
