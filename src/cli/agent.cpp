@@ -12,15 +12,9 @@
 #include "cli/commands.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
+#include "core/version.hpp"
 #include "obs/metrics.hpp"
 #include "runtime/runner.hpp"
-
-#ifndef DBOPS_VERSION
-#define DBOPS_VERSION "0.0.0"
-#endif
-#ifndef DBOPS_GIT_COMMIT
-#define DBOPS_GIT_COMMIT "unknown"
-#endif
 
 namespace dbops::cli {
 namespace {
@@ -62,7 +56,7 @@ int cmd_agent(Session& s, const AgentArgs& args) {
   metrics
       .gauge("dbops_build_info", "Always 1; the labels tell the dbops version and commit.",
              {"version", "commit"})
-      .set({DBOPS_VERSION, DBOPS_GIT_COMMIT}, 1);
+      .set({std::string(version()), std::string(git_commit())}, 1);
   auto& rounds = metrics.counter("dbops_agent_probe_rounds_total", "Probe rounds run by the agent.",
                                  {"result"});
   auto& round_seconds =

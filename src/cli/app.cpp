@@ -20,18 +20,12 @@
 #include "core/config/schema.hpp"
 #include "core/log.hpp"
 #include "core/strings.hpp"
+#include "core/version.hpp"
 #include "engine/engine.hpp"
 #include "notify/notifier.hpp"
 #include "ops/register.hpp"
 #include "runtime/runner.hpp"
 #include "store/store.hpp"
-
-#ifndef DBOPS_VERSION
-#define DBOPS_VERSION "0.0.0"
-#endif
-#ifndef DBOPS_GIT_COMMIT
-#define DBOPS_GIT_COMMIT "unknown"
-#endif
 
 namespace dbops::cli {
 namespace {
@@ -86,8 +80,8 @@ int run_exit_code(const store::RunRecord& r) {
 
 int cmd_version(Session& s) {
   json j;
-  j["version"] = DBOPS_VERSION;
-  j["commit"] = DBOPS_GIT_COMMIT;
+  j["version"] = version();
+  j["commit"] = git_commit();
 #if defined(__clang__)
   j["compiler"] = "clang " __clang_version__;
 #else
