@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/session.hpp"
@@ -36,6 +37,14 @@ struct ProbeSample {
   // Fields the engine could not give, each with why (missing privilege,
   // not a replica, needs two samples ...).
   std::map<std::string, std::string> unavailable;
+
+  // The metric of that name, or nullptr.
+  const ProbeMetric* find_metric(std::string_view name) const {
+    for (const auto& m : metrics) {
+      if (m.name == name) return &m;
+    }
+    return nullptr;
+  }
 };
 
 class HealthProbe {

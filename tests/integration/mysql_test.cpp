@@ -171,24 +171,16 @@ Result<ProbeSample> probe(Session& s) {
   return p->probe(s, Deadline::after(10s));
 }
 
+// A metric's value, or nullopt when the sample lacks it.
+std::optional<double> value_of(const ProbeSample& s, std::string_view name) {
+  const auto* m = s.find_metric(name);
+  return m ? std::optional<double>(m->value) : std::nullopt;
+}
+
 ProbeSample must_probe(Session& s) {
   auto sample = probe(s);
   EXPECT_TRUE(sample) << sample.error().to_string();
   return sample ? *sample : ProbeSample{};
-}
-
-std::optional<double> metric(const ProbeSample& s, std::string_view name) {
-  for (const auto& m : s.metrics) {
-    if (m.name == name) return m.value;
-  }
-  return std::nullopt;
-}
-
-const ProbeMetric* find_metric(const ProbeSample& s, std::string_view name) {
-  for (const auto& m : s.metrics) {
-    if (m.name == name) return &m;
-  }
-  return nullptr;
 }
 
 // Polls until pred() holds or the time is up.
@@ -862,7 +854,7 @@ TEST(MysqlProbe, PrimaryFieldsFollowTheServer) {
   ASSERT_TRUE(a.uptime_seconds);
   EXPECT_GT(*a.uptime_seconds, 0);
 
-  const auto hit = metric(a, "innodb_buffer_pool_hit_ratio");
+  const auto hit = value_of(a, "innodb_buffer_pool_hit_ratio");
   ASSERT_TRUE(hit) << a.unavailable["innodb_buffer_pool_hit_ratio"];
   EXPECT_GT(*hit, 0);
   EXPECT_LE(*hit, 1);
@@ -874,12 +866,12 @@ TEST(MysqlProbe, PrimaryFieldsFollowTheServer) {
   ProbeSample b = must_probe(*s);
   ASSERT_TRUE(b.uptime_seconds);
   EXPECT_GT(*b.uptime_seconds, *a.uptime_seconds);
-  const ProbeMetric* questions = find_metric(b, "questions");
+  const ProbeMetric* questions = b.find_metric("questions");
   ASSERT_NE(questions, nullptr);
   EXPECT_EQ(questions->kind, ProbeMetric::Kind::kCounter);
-  EXPECT_GT(questions->value, *metric(a, "questions"));
-  EXPECT_GT(*metric(b, "slow_queries"), *metric(a, "slow_queries"));
-  EXPECT_EQ(find_metric(b, "threads_running")->kind, ProbeMetric::Kind::kGauge);
+  EXPECT_GT(questions->value, *value_of(a, "questions"));
+  EXPECT_GT(*value_of(b, "slow_queries"), *value_of(a, "slow_queries"));
+  EXPECT_EQ(b.find_metric("threads_running")->kind, ProbeMetric::Kind::kGauge);
   EXPECT_FALSE(b.unavailable.contains("history_list_length"));
 }
 
@@ -888,11 +880,11 @@ TEST(MysqlProbe, ThreadsRunningRisesWithASleepingStatement) {
   auto sleeper = open_root(server());
   auto observer = open_root(server());
   ASSERT_TRUE(s && sleeper && observer);
-  const double before = metric(must_probe(*s), "threads_running").value_or(-1);
+  const double before = value_of(must_probe(*s), "threads_running").value_or(-1);
   ASSERT_GE(before, 1);  // the probe's own statement
   std::thread t([&] { (void)sleeper->query("SELECT SLEEP(20)", {}, Deadline::after(30s)); });
   EXPECT_TRUE(eventually([&] { return running(*observer, sleeper->thread_id()); }, 5s));
-  const double during = metric(must_probe(*s), "threads_running").value_or(-1);
+  const double during = value_of(must_probe(*s), "threads_running").value_or(-1);
   sleeper->cancel();
   t.join();
   EXPECT_GE(during, before + 1);
@@ -952,7 +944,7 @@ TEST(MysqlProbe, HistoryListGrowsBehindAnOpenSnapshot) {
   for (int i = 0; i < 5; ++i) run(*writer, "UPDATE dbops_history.t SET v = v + 1");
   ProbeSample sample = must_probe(*s);
   run(*reader, "COMMIT");
-  const auto history = metric(sample, "history_list_length");
+  const auto history = value_of(sample, "history_list_length");
   ASSERT_TRUE(history) << sample.unavailable["history_list_length"];
   EXPECT_GE(*history, 5);
 }
@@ -980,10 +972,11 @@ TEST(MysqlProbe, RowLockWaitsAndAbortedConnectsCount) {
   ASSERT_FALSE(engine().connect(bad, ConnectOptions{}));
 
   const ProbeSample after = must_probe(*s);
-  EXPECT_GE(*metric(after, "innodb_row_lock_waits"), *metric(before, "innodb_row_lock_waits") + 1);
-  EXPECT_GT(*metric(after, "innodb_row_lock_time_seconds"),
-            *metric(before, "innodb_row_lock_time_seconds") + 0.5);
-  EXPECT_GE(*metric(after, "aborted_connects"), *metric(before, "aborted_connects") + 1);
+  EXPECT_GE(*value_of(after, "innodb_row_lock_waits"),
+            *value_of(before, "innodb_row_lock_waits") + 1);
+  EXPECT_GT(*value_of(after, "innodb_row_lock_time_seconds"),
+            *value_of(before, "innodb_row_lock_time_seconds") + 0.5);
+  EXPECT_GE(*value_of(after, "aborted_connects"), *value_of(before, "aborted_connects") + 1);
 }
 
 // Replication: role and lag on a primary/replica pair of our own.
@@ -1012,13 +1005,14 @@ TEST_F(MysqlReplication, RoleLagAndBacklog) {
   run(*primary, "CREATE TABLE dbops_repl.t (id INT AUTO_INCREMENT PRIMARY KEY, v TEXT)");
   ProbeSample p = must_probe(*primary);
   EXPECT_EQ(p.role, "primary");
-  EXPECT_EQ(metric(p, "replicas_connected"), 1);
+  EXPECT_EQ(value_of(p, "replicas_connected"), 1);
 
   // Caught up: no lag in seconds, bytes or transactions.
   ProbeSample r;
   ASSERT_TRUE(eventually([&] {
     r = must_probe(*replica);
-    return r.replication_lag_bytes == 0.0 && metric(r, "replication_backlog_transactions") == 0.0 &&
+    return r.replication_lag_bytes == 0.0 &&
+           value_of(r, "replication_backlog_transactions") == 0.0 &&
            r.info["gtid_slave_pos"] == p.info["gtid_binlog_pos"];
   })) << r.info["gtid_slave_pos"]
       << " vs " << p.info["gtid_binlog_pos"];
@@ -1048,13 +1042,13 @@ TEST_F(MysqlReplication, RoleLagAndBacklog) {
       << r.unavailable["replication_lag_seconds"];
   ASSERT_TRUE(r.replication_lag_bytes) << r.unavailable["replication_lag_bytes"];
   EXPECT_GT(*r.replication_lag_bytes, 150'000);  // three transactions of 50 kB
-  EXPECT_EQ(metric(r, "replication_backlog_transactions"), 3);
+  EXPECT_EQ(value_of(r, "replication_backlog_transactions"), 3);
 
   // Started again, it catches up.
   run(*replica, "START SLAVE SQL_THREAD");
   ASSERT_TRUE(eventually([&] {
     r = must_probe(*replica);
-    return r.replication_lag_bytes == 0.0 && metric(r, "replication_backlog_transactions") == 0.0;
+    return r.replication_lag_bytes == 0.0 && value_of(r, "replication_backlog_transactions") == 0.0;
   }));
   ASSERT_TRUE(r.replication_lag_seconds) << r.unavailable["replication_lag_seconds"];
   EXPECT_LT(*r.replication_lag_seconds, 5);
@@ -1092,7 +1086,7 @@ TEST(MysqlLeastPrivilege, MonitoringUserGetsEverythingButTheDataSize) {
   EXPECT_FALSE(s.server_version.empty());
   for (const char* m : {"threads_running", "innodb_buffer_pool_hit_ratio", "history_list_length",
                         "questions", "slow_queries", "aborted_connects", "innodb_row_lock_waits"}) {
-    EXPECT_TRUE(metric(s, m)) << m;
+    EXPECT_TRUE(value_of(s, m)) << m;
   }
   // Documented: the size needs SELECT on the data; lag needs a replica.
   std::set<std::string> unavailable;
@@ -1123,9 +1117,9 @@ TEST(MysqlLeastPrivilege, UserWithoutPrivilegesStillGetsAProbe) {
   const ProbeSample sample = must_probe(*s);
   EXPECT_TRUE(sample.connections);
   EXPECT_TRUE(sample.uptime_seconds);
-  EXPECT_TRUE(metric(sample, "threads_running"));
+  EXPECT_TRUE(value_of(sample, "threads_running"));
   // MariaDB's status variable stands in for INNODB_METRICS without PROCESS.
-  EXPECT_TRUE(metric(sample, "history_list_length"));
+  EXPECT_TRUE(value_of(sample, "history_list_length"));
   EXPECT_EQ(sample.role, "");
   EXPECT_NE(sample.unavailable.at("role").find("REPLICA MONITOR"), std::string::npos);
   EXPECT_TRUE(sample.unavailable.contains("database_size_bytes"));
@@ -1155,7 +1149,7 @@ TEST_F(MysqlReplication, MonitoringUserSeesReplicaRoleAndLag) {
   EXPECT_EQ(s.role, "replica");
   EXPECT_TRUE(s.replication_lag_seconds) << s.unavailable.count("replication_lag_seconds");
   EXPECT_TRUE(s.replication_lag_bytes);
-  EXPECT_TRUE(metric(s, "replication_backlog_transactions"));
+  EXPECT_TRUE(value_of(s, "replication_backlog_transactions"));
   EXPECT_FALSE(s.unavailable.contains("role"));
   // Only the size needs more than PROCESS and REPLICA MONITOR.
   std::set<std::string> unavailable;

@@ -25,8 +25,10 @@
 #include "engine/postgres/postgres_session.hpp"
 #include "support/instances.hpp"
 #include "support/net.hpp"
+#include "support/probe_checks.hpp"
 
 using dbops::testing::closed_port;
+using dbops::testing::metric;
 using dbops::testing::SilentListener;
 
 namespace dbops::engine {
@@ -97,22 +99,6 @@ ProbeSample probe(Session& s) {
   auto sample = pg_engine().health_probe()->probe(s, Deadline::after(10s));
   EXPECT_TRUE(sample) << (sample ? "" : sample.error().to_string());
   return sample ? *sample : ProbeSample{};
-}
-
-const ProbeMetric* find_metric(const ProbeSample& s, std::string_view name) {
-  for (const auto& m : s.metrics) {
-    if (m.name == name) return &m;
-  }
-  return nullptr;
-}
-
-double metric(const ProbeSample& s, std::string_view name) {
-  const auto* m = find_metric(s, name);
-  EXPECT_NE(m, nullptr) << "metric " << name << " missing"
-                        << (s.unavailable.contains(std::string(name))
-                                ? ": " + s.unavailable.at(std::string(name))
-                                : "");
-  return m ? m->value : std::nan("");
 }
 
 // Polls `condition` every 50 ms until it holds or `limit` passes.
@@ -813,7 +799,7 @@ TEST(PostgresProbe, PrimaryAndReplica) {
   EXPECT_EQ(metric(primary_idle, "replication_slots_inactive"), 0);
   EXPECT_TRUE(eventually([&] {
     const auto p = probe(*primary);
-    const auto* lag = find_metric(p, "replica_max_replay_lag_bytes");
+    const auto* lag = p.find_metric("replica_max_replay_lag_bytes");
     return lag && lag->value == 0;
   }));
 
@@ -827,7 +813,7 @@ TEST(PostgresProbe, PrimaryAndReplica) {
   EXPECT_EQ(behind.info.at("replay_paused"), "true");
   EXPECT_GT(metric(behind, "wal_bytes"), metric(caught_up, "wal_bytes"));
   const ProbeSample primary_busy = probe_until(*primary, [](const ProbeSample& p) {
-    const auto* lag = find_metric(p, "replica_max_replay_lag_bytes");
+    const auto* lag = p.find_metric("replica_max_replay_lag_bytes");
     return lag && lag->value > 0;
   });
   EXPECT_GT(metric(primary_busy, "replica_max_replay_lag_bytes"), 0);
@@ -925,7 +911,7 @@ TEST(PostgresLeastPrivilege, MonitoringUserGetsEveryField) {
         "xid_age", "xid_wraparound_remaining", "wal_bytes", "checkpoints_timed", "checkpoints_req",
         "wal_directory_bytes", "checkpoint_age_seconds", "deadlocks", "temp_bytes", "xact_commit",
         "replicas", "replication_slots", "prepared_xacts"}) {
-    EXPECT_NE(find_metric(s, name), nullptr) << name;
+    EXPECT_NE(s.find_metric(name), nullptr) << name;
   }
   // Only what a primary without standbys or slots cannot have.
   for (const auto& [field, why] : s.unavailable) {
@@ -953,8 +939,8 @@ TEST(PostgresLeastPrivilege, PlainUserGetsWhatItMayAndReasonsForTheRest) {
   EXPECT_TRUE(s.max_connections);
   EXPECT_GT(s.database_size_bytes.value_or(0), 0);
   EXPECT_GT(s.uptime_seconds.value_or(0), 0);
-  EXPECT_NE(find_metric(s, "wal_bytes"), nullptr);
-  EXPECT_NE(find_metric(s, "xid_age"), nullptr);
+  EXPECT_NE(s.find_metric("wal_bytes"), nullptr);
+  EXPECT_NE(s.find_metric("xid_age"), nullptr);
   EXPECT_FALSE(s.connections);
   for (const char* field :
        {"connections", "oldest_xact_age_seconds", "lock_waiting_sessions", "wal_directory_bytes"}) {

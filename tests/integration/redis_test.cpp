@@ -26,8 +26,10 @@
 #include "engine/redis/redis_session.hpp"
 #include "support/instances.hpp"
 #include "support/net.hpp"
+#include "support/probe_checks.hpp"
 
 using dbops::testing::closed_port;
+using dbops::testing::metric;
 using dbops::testing::SilentListener;
 
 namespace dbops::engine {
@@ -91,19 +93,6 @@ ProbeSample probe(Session& s) {
   auto sample = redis_engine().health_probe()->probe(s, Deadline::after(5s));
   EXPECT_TRUE(sample) << (sample ? "" : sample.error().to_string());
   return sample ? *sample : ProbeSample{};
-}
-
-const ProbeMetric* find_metric(const ProbeSample& s, std::string_view name) {
-  for (const auto& m : s.metrics) {
-    if (m.name == name) return &m;
-  }
-  return nullptr;
-}
-
-double metric(const ProbeSample& s, std::string_view name) {
-  const auto* m = find_metric(s, name);
-  EXPECT_NE(m, nullptr) << "metric " << name << " missing";
-  return m ? m->value : std::nan("");
 }
 
 std::string config_get(CommandSession& s, const std::string& key) {
@@ -503,8 +492,8 @@ TEST(RedisProbe, EveryFieldFollowsWhatTheTestDoes) {
   EXPECT_EQ(first.info.at("redis_mode"), "standalone");
   EXPECT_EQ(first.info.at("aof_enabled"), config_get(*s, "appendonly") == "yes" ? "yes" : "no");
   EXPECT_EQ(first.info.at("maxmemory_policy"), config_get(*s, "maxmemory-policy"));
-  EXPECT_EQ(find_metric(first, "evicted_keys")->kind, ProbeMetric::Kind::kCounter);
-  EXPECT_EQ(find_metric(first, "blocked_clients")->kind, ProbeMetric::Kind::kGauge);
+  EXPECT_EQ(first.find_metric("evicted_keys")->kind, ProbeMetric::Kind::kCounter);
+  EXPECT_EQ(first.find_metric("blocked_clients")->kind, ProbeMetric::Kind::kGauge);
 
   // connected_clients rises with more sessions.
   {
@@ -531,7 +520,7 @@ TEST(RedisProbe, EveryFieldFollowsWhatTheTestDoes) {
     EXPECT_NE(p.info.at("keyspace").find("db7:keys=5,expires=2,"), std::string::npos)
         << p.info.at("keyspace");
     run(*db7, {"FLUSHDB"});
-    EXPECT_EQ(find_metric(probe(*s), "db7_keys"), nullptr);
+    EXPECT_EQ(probe(*s).find_metric("db7_keys"), nullptr);
   }
 
   // used_memory (database_size_bytes) grows with a large value.
@@ -606,7 +595,7 @@ TEST(RedisProbe, EveryFieldFollowsWhatTheTestDoes) {
     EXPECT_LT(metric(after, "memory_used_ratio"), 1.1);
     EXPECT_EQ(after.info.at("maxmemory_policy"), "allkeys-lru");
     if (old_max == "0") {
-      EXPECT_EQ(find_metric(probe(*s), "memory_used_ratio"), nullptr);
+      EXPECT_EQ(probe(*s).find_metric("memory_used_ratio"), nullptr);
     }
   }
 
