@@ -17,6 +17,7 @@
 #include <memory>
 
 #include "core/child_process.hpp"
+#include "core/sigpipe_guard.hpp"
 
 namespace dbops {
 namespace {
@@ -50,37 +51,6 @@ Result<Pipe> make_pipe(bool parent_reads, std::string_view what) {
   }
   return p;
 }
-
-// Blocks SIGPIPE in the calling thread for its lifetime, and discards a SIGPIPE
-// that our own writes raised.
-class SigpipeGuard {
- public:
-  SigpipeGuard() {
-    sigemptyset(&set_);
-    sigaddset(&set_, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &set_, &old_);
-    sigset_t pending;
-    sigemptyset(&pending);
-    sigpending(&pending);
-    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
-  }
-  SigpipeGuard(const SigpipeGuard&) = delete;
-  SigpipeGuard& operator=(const SigpipeGuard&) = delete;
-  ~SigpipeGuard() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
-
-  // Call after a write failed with EPIPE.
-  void consume() {
-    if (was_pending_) return;
-    struct timespec zero {};
-    while (sigtimedwait(&set_, nullptr, &zero) < 0 && errno == EINTR) {
-    }
-  }
-
- private:
-  sigset_t set_;
-  sigset_t old_;
-  bool was_pending_ = false;
-};
 
 std::string format_seconds(std::chrono::nanoseconds d) {
   char buf[32];

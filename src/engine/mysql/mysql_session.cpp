@@ -20,6 +20,7 @@
 #include <mutex>
 #include <utility>
 
+#include "core/sigpipe_guard.hpp"
 #include "core/uri.hpp"
 
 namespace dbops::engine::mysql {
@@ -307,40 +308,6 @@ void clear_tls_errors() {
   static const ClearFn clear = reinterpret_cast<ClearFn>(::dlsym(RTLD_DEFAULT, "ERR_clear_error"));
   if (clear) clear();
 }
-
-// Blocks SIGPIPE on this thread while the library writes: OpenSSL writes a
-// TLS socket with write(2), which raises SIGPIPE once the peer (or our own
-// abort) has closed it. A SIGPIPE raised meanwhile is consumed, one that was
-// pending before is left alone.
-class SigpipeGuard {
- public:
-  SigpipeGuard() {
-    sigemptyset(&pipe_);
-    sigaddset(&pipe_, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
-    sigset_t pending;
-    sigpending(&pending);
-    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
-  }
-  ~SigpipeGuard() {
-    if (!was_pending_) {
-      sigset_t pending;
-      sigpending(&pending);
-      if (sigismember(&pending, SIGPIPE) == 1) {
-        const timespec zero{};
-        sigtimedwait(&pipe_, nullptr, &zero);
-      }
-    }
-    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-  SigpipeGuard(const SigpipeGuard&) = delete;
-  SigpipeGuard& operator=(const SigpipeGuard&) = delete;
-
- private:
-  sigset_t pipe_;
-  sigset_t old_;
-  bool was_pending_ = false;
-};
 
 // Closes a connection without waiting for the server: the socket is shut
 // down first, so the COM_QUIT that mysql_close() writes fails at once.

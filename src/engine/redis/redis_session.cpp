@@ -16,46 +16,13 @@
 #include <vector>
 
 #include "core/log.hpp"
+#include "core/sigpipe_guard.hpp"
 #include "core/uri.hpp"
 
 namespace dbops::engine::redis {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// Blocks SIGPIPE in the calling thread while hiredis writes (it uses write(),
-// not send(MSG_NOSIGNAL)), and discards a SIGPIPE that the write raised, so
-// that a server closing the connection never kills dbops.
-class SigpipeGuard {
- public:
-  SigpipeGuard() {
-    sigemptyset(&set_);
-    sigaddset(&set_, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &set_, &old_);
-    was_pending_ = pending();
-  }
-  SigpipeGuard(const SigpipeGuard&) = delete;
-  SigpipeGuard& operator=(const SigpipeGuard&) = delete;
-  ~SigpipeGuard() {
-    if (!was_pending_ && pending()) {
-      struct timespec zero {};
-      while (sigtimedwait(&set_, nullptr, &zero) < 0 && errno == EINTR) {
-      }
-    }
-    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-
- private:
-  static bool pending() {
-    sigset_t p;
-    sigemptyset(&p);
-    sigpending(&p);
-    return sigismember(&p, SIGPIPE) == 1;
-  }
-  sigset_t set_;
-  sigset_t old_;
-  bool was_pending_ = false;
-};
 
 std::string lowercase(std::string text) {
   for (char& ch : text) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
