@@ -20,6 +20,7 @@
 #include "core/config/schema.hpp"
 #include "core/log.hpp"
 #include "core/strings.hpp"
+#include "core/time_format.hpp"
 #include "core/version.hpp"
 #include "engine/engine.hpp"
 #include "notify/notifier.hpp"
@@ -38,8 +39,8 @@ json run_json(const store::RunRecord& r) {
   j["kind"] = r.kind;
   j["target"] = r.target;
   j["state"] = std::string(store::run_state_name(r.state));
-  j["started_at"] = time_text(r.started_at);
-  j["finished_at"] = r.finished_at ? json(time_text(*r.finished_at)) : json(nullptr);
+  j["started_at"] = format_utc(r.started_at);
+  j["finished_at"] = r.finished_at ? json(format_utc(*r.finished_at)) : json(nullptr);
   if (r.finished_at) {
     j["duration_seconds"] = std::chrono::duration<double>(*r.finished_at - r.started_at).count();
   }
@@ -354,7 +355,7 @@ int cmd_runs_list(Session& s, const RunsArgs& a) {
   }
   Table t{.headers = {"RUN", "STARTED", "KIND", "TARGET", "STATE", "DURATION", "SUMMARY"}};
   for (const auto& r : *runs) {
-    t.rows.push_back({r.run_id, time_text(r.started_at), r.kind, r.target.empty() ? "-" : r.target,
+    t.rows.push_back({r.run_id, format_utc(r.started_at), r.kind, r.target.empty() ? "-" : r.target,
                       std::string(store::run_state_name(r.state)), duration_text(r), r.summary});
   }
   print(t.render(s.color()));
@@ -376,7 +377,7 @@ int cmd_runs_show(Session& s, const RunsArgs& a) {
   j["events"] = json::array();
   for (const auto& e : *events) {
     auto data = json::parse(e.data_json, nullptr, false);
-    j["events"].push_back({{"at", time_text(e.at)},
+    j["events"].push_back({{"at", format_utc(e.at)},
                            {"type", e.type},
                            {"severity", store::severity_name(e.severity)},
                            {"message", e.message},
@@ -392,7 +393,7 @@ int cmd_runs_show(Session& s, const RunsArgs& a) {
   out += "kind:      " + r.kind + "\n";
   out += "target:    " + (r.target.empty() ? std::string("-") : r.target) + "\n";
   out += "state:     " + std::string(store::run_state_name(r.state)) + "\n";
-  out += "started:   " + time_text(r.started_at) + "\n";
+  out += "started:   " + format_utc(r.started_at) + "\n";
   out += "duration:  " + duration_text(r) + "\n";
   out += "host:      " + r.host + " (pid " + std::to_string(r.pid) + ")\n";
   if (!r.idempotency_key.empty()) out += "key:       " + r.idempotency_key + "\n";
@@ -407,7 +408,7 @@ int cmd_runs_show(Session& s, const RunsArgs& a) {
   if (!events->empty()) {
     out += "events:\n";
     for (const auto& e : *events) {
-      out += "  " + time_text(e.at) + "  " + std::string(store::severity_name(e.severity)) + "  " +
+      out += "  " + format_utc(e.at) + "  " + std::string(store::severity_name(e.severity)) + "  " +
              e.type + "  " + e.message + "\n";
     }
   }

@@ -1,7 +1,6 @@
 #include "cli/output.hpp"
 
 #include <algorithm>
-#include <ctime>
 
 namespace dbops::cli {
 namespace {
@@ -37,15 +36,6 @@ std::string Table::render(bool color) const {
   std::string out = line(headers, true);
   for (const auto& row : rows) out += line(row, false);
   return out;
-}
-
-std::string iso_time_ms(long long unix_ms) {
-  const std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 }  // namespace dbops::cli

@@ -16,7 +16,4 @@ struct Table {
   std::string render(bool color) const;
 };
 
-// "2026-11-26T15:04:05Z"
-std::string iso_time_ms(long long unix_ms);
-
 }  // namespace dbops::cli

@@ -15,9 +15,4 @@ void print(const std::string& text) {
   std::fflush(stdout);
 }
 
-std::string time_text(std::chrono::system_clock::time_point t) {
-  return iso_time_ms(
-      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
-}
-
 }  // namespace dbops::cli

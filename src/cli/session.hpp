@@ -126,7 +126,5 @@ class Session {
 int report(const Error& error);
 // Writes to stdout and flushes.
 void print(const std::string& text);
-// "2026-11-26T15:04:05Z"
-std::string time_text(std::chrono::system_clock::time_point t);
 
 }  // namespace dbops::cli

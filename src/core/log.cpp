@@ -7,10 +7,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <mutex>
 
 #include "core/secret.hpp"
+#include "core/time_format.hpp"
 
 namespace dbops::log {
 namespace {
@@ -68,23 +68,10 @@ void append_json_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
+// The full instant in JSON lines; the time of day in the readable form.
 std::string timestamp(bool with_date) {
-  const auto now = std::chrono::system_clock::now();
-  const auto secs = std::chrono::system_clock::to_time_t(now);
-  const auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  if (with_date) {
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                  static_cast<int>(ms));
-  } else {
-    std::snprintf(buf, sizeof buf, "%02d:%02d:%02d.%03d", tm.tm_hour, tm.tm_min, tm.tm_sec,
-                  static_cast<int>(ms));
-  }
-  return buf;
+  const std::string full = format_utc(std::chrono::system_clock::now(), /*millis=*/true);
+  return with_date ? full : full.substr(11, 12);
 }
 
 spdlog::level::level_enum to_spdlog(Level level) {

@@ -7,6 +7,7 @@
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "core/retry.hpp"
+#include "core/time_format.hpp"
 
 namespace dbops::notify {
 namespace {
@@ -15,15 +16,6 @@ int severity_rank(std::string_view s) {
   if (s == "error") return 2;
   if (s == "warn") return 1;
   return 0;
-}
-
-std::string iso_time(std::chrono::system_clock::time_point t) {
-  const auto secs = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 void curl_global() {
@@ -100,7 +92,7 @@ class WebhookNotifier final : public Notifier {
   static std::string webhook_body(const Event& e) {
     nlohmann::ordered_json j;
     j["source"] = "dbops";
-    j["at"] = iso_time(e.at);
+    j["at"] = format_utc(e.at);
     j["type"] = e.type;
     j["severity"] = e.severity;
     j["target"] = e.target;
@@ -118,7 +110,7 @@ class WebhookNotifier final : public Notifier {
     std::string text = std::string(icon) + " *dbops " + e.type + "*";
     if (!e.target.empty()) text += " on `" + e.target + "`";
     text += "\n" + e.message;
-    if (!e.run_id.empty()) text += "\nrun `" + e.run_id + "` at " + iso_time(e.at);
+    if (!e.run_id.empty()) text += "\nrun `" + e.run_id + "` at " + format_utc(e.at);
     nlohmann::json j;
     j["text"] = text;
     return redact::scrub(j.dump(-1, ' ', false, nlohmann::detail::error_handler_t::replace));
