@@ -18,6 +18,7 @@
 #include "core/clock.hpp"
 #include "core/config/config.hpp"
 #include "core/config/schema.hpp"
+#include "core/json_text.hpp"
 #include "core/log.hpp"
 #include "core/strings.hpp"
 #include "core/time_format.hpp"
@@ -95,7 +96,7 @@ int cmd_version(Session& s) {
   }
   j["client_libraries"] = libs;
   if (s.format() == OutputFormat::kJson) {
-    print(j.dump(2, ' ', false, nlohmann::detail::error_handler_t::replace) + "\n");
+    print(json_text(j, 2) + "\n");
     return 0;
   }
   std::string out = "dbops " + j["version"].get<std::string>() + " (commit " +
@@ -123,7 +124,7 @@ int cmd_config_check(Session& s, Globals& g) {
                                {"message", p.message}});
     }
     if (!c && problems.empty()) j["error"] = c.error().to_string();
-    print(redact::scrub(j.dump(2, ' ', false, nlohmann::detail::error_handler_t::replace)) + "\n");
+    print(redact::scrub(json_text(j, 2)) + "\n");
     return c ? 0 : exit_code_for(c.error().code);
   }
   if (!c) {
@@ -179,7 +180,7 @@ int cmd_engines(Session& s) {
                    {"client_library", e->client_library()},
                    {"capabilities", caps}});
     }
-    print(j.dump(2, ' ', false, nlohmann::detail::error_handler_t::replace) + "\n");
+    print(json_text(j, 2) + "\n");
     return 0;
   }
   Table t{.headers = {"ENGINE", "ALIASES", "ADDRESS", "CLIENT LIBRARY", "DESCRIPTION"}};
@@ -238,7 +239,7 @@ Result<std::string> build_params(const RunArgs& a) {
     }
   }
   if (!a.argv.empty()) j["argv"] = a.argv;
-  return j.dump(-1, ' ', false, nlohmann::detail::error_handler_t::replace);
+  return json_text(j);
 }
 
 // Runs one job kind for each selected target (or once, for kinds without one)
@@ -286,9 +287,7 @@ int run_jobs(Session& s, const RunArgs& a) {
       std::fprintf(stderr, "dbops: %s\n", r.error.c_str());
     }
   }
-  print(s.format() == OutputFormat::kJson
-            ? all.dump(2, ' ', false, nlohmann::detail::error_handler_t::replace) + "\n"
-            : table.render(s.color()));
+  print(s.format() == OutputFormat::kJson ? json_text(all, 2) + "\n" : table.render(s.color()));
   return exit_code;
 }
 
@@ -310,7 +309,7 @@ int cmd_jobs_kinds(Session& s) {
                    {"changes_target", k->changes_target()},
                    {"params", params}});
     }
-    print(j.dump(2, ' ', false, nlohmann::detail::error_handler_t::replace) + "\n");
+    print(json_text(j, 2) + "\n");
     return 0;
   }
   Table t{.headers = {"KIND", "TARGET", "CHANGES TARGET", "PARAMS", "DESCRIPTION"}};
@@ -350,7 +349,7 @@ int cmd_runs_list(Session& s, const RunsArgs& a) {
   if (s.format() == OutputFormat::kJson) {
     json j = json::array();
     for (const auto& r : *runs) j.push_back(run_json(r));
-    print(j.dump(2, ' ', false, nlohmann::detail::error_handler_t::replace) + "\n");
+    print(json_text(j, 2) + "\n");
     return 0;
   }
   Table t{.headers = {"RUN", "STARTED", "KIND", "TARGET", "STATE", "DURATION", "SUMMARY"}};
@@ -384,7 +383,7 @@ int cmd_runs_show(Session& s, const RunsArgs& a) {
                            {"data", data.is_discarded() ? json::object() : data}});
   }
   if (s.format() == OutputFormat::kJson) {
-    print(j.dump(2, ' ', false, nlohmann::detail::error_handler_t::replace) + "\n");
+    print(json_text(j, 2) + "\n");
     return 0;
   }
   const auto& r = **run;
@@ -399,12 +398,8 @@ int cmd_runs_show(Session& s, const RunsArgs& a) {
   if (!r.idempotency_key.empty()) out += "key:       " + r.idempotency_key + "\n";
   out += "summary:   " + r.summary + "\n";
   if (!r.error.empty()) out += "error:     " + r.error + "\n";
-  out +=
-      "params:    " + j["params"].dump(-1, ' ', false, nlohmann::detail::error_handler_t::replace) +
-      "\n";
-  out +=
-      "result:    " + j["result"].dump(-1, ' ', false, nlohmann::detail::error_handler_t::replace) +
-      "\n";
+  out += "params:    " + json_text(j["params"]) + "\n";
+  out += "result:    " + json_text(j["result"]) + "\n";
   if (!events->empty()) {
     out += "events:\n";
     for (const auto& e : *events) {

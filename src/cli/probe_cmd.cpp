@@ -3,6 +3,7 @@
 
 #include "cli/commands.hpp"
 #include "core/clock.hpp"
+#include "core/json_text.hpp"
 #include "runtime/runner.hpp"
 
 namespace dbops::cli {
@@ -91,7 +92,7 @@ int cmd_probe(Session& s, const std::vector<std::string>& names,
 
   if (s.format() == OutputFormat::kJson) {
     result["run_id"] = run.run_id;
-    print(result.dump(2, ' ', false, nlohmann::detail::error_handler_t::replace) + "\n");
+    print(json_text(result, 2) + "\n");
     return exit_code;
   }
   Table table{.headers = {"TARGET", "ENGINE", "STATUS", "ROLE", "VERSION", "CONNECT", "RTT", "LAG",

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/clock.hpp"
+#include "core/json_text.hpp"
 #include "core/log.hpp"
 #include "core/retry.hpp"
 #include "core/time_format.hpp"
@@ -100,7 +101,7 @@ class WebhookNotifier final : public Notifier {
     j["message"] = e.message;
     auto data = nlohmann::json::parse(e.data_json, nullptr, false);
     j["data"] = data.is_discarded() ? nlohmann::json::object() : data;
-    return redact::scrub(j.dump(-1, ' ', false, nlohmann::detail::error_handler_t::replace));
+    return redact::scrub(json_text(j));
   }
 
   static std::string slack_body(const Event& e) {
@@ -113,7 +114,7 @@ class WebhookNotifier final : public Notifier {
     if (!e.run_id.empty()) text += "\nrun `" + e.run_id + "` at " + format_utc(e.at);
     nlohmann::json j;
     j["text"] = text;
-    return redact::scrub(j.dump(-1, ' ', false, nlohmann::detail::error_handler_t::replace));
+    return redact::scrub(json_text(j));
   }
 
   std::string name_;

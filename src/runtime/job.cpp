@@ -7,6 +7,7 @@
 #include <random>
 
 #include "core/config/config.hpp"
+#include "core/json_text.hpp"
 #include "core/log.hpp"
 #include "core/strings.hpp"
 
@@ -19,7 +20,7 @@ std::string to_json(const JobSpec& spec) {
   j["params"] = nlohmann::json::parse(spec.params_json, nullptr, false);
   if (j["params"].is_discarded()) j["params"] = nlohmann::json::object();
   if (!spec.idempotency_key.empty()) j["idempotency_key"] = spec.idempotency_key;
-  return j.dump(-1, ' ', false, nlohmann::detail::error_handler_t::replace);
+  return json_text(j);
 }
 
 Result<JobSpec> job_spec_from_json(std::string_view json) {
@@ -34,7 +35,7 @@ Result<JobSpec> job_spec_from_json(std::string_view json) {
     } else if (key == "target" && value.is_string()) {
       spec.target = value.get<std::string>();
     } else if (key == "params" && value.is_object()) {
-      spec.params_json = value.dump(-1, ' ', false, nlohmann::detail::error_handler_t::replace);
+      spec.params_json = json_text(value);
     } else if (key == "idempotency_key" && value.is_string()) {
       spec.idempotency_key = value.get<std::string>();
     } else {

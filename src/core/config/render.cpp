@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/config/config.hpp"
+#include "core/json_text.hpp"
 
 namespace dbops::config {
 namespace {
@@ -95,15 +96,14 @@ void emit(YAML::Emitter& out, const nlohmann::ordered_json& j) {
     }
     out << std::string(buf);
   } else {
-    out << j.dump(-1, ' ', false, nlohmann::detail::error_handler_t::replace);
+    out << json_text(j);
   }
 }
 
 }  // namespace
 
 std::string to_json(const Config& config) {
-  return redact::scrub(
-      config_json(config).dump(2, ' ', false, nlohmann::detail::error_handler_t::replace));
+  return redact::scrub(json_text(config_json(config), 2));
 }
 
 std::string to_yaml(const Config& config) {

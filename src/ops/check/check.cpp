@@ -3,6 +3,7 @@
 // (a SQLite file is a database; a host name resolves).
 #include <nlohmann/json.hpp>
 
+#include "core/json_text.hpp"
 #include "core/log.hpp"
 #include "engine/engine.hpp"
 #include "runtime/job.hpp"
@@ -36,10 +37,9 @@ class CheckJob final : public runtime::JobKind {
 
     std::string where = target.path.empty() ? std::string() : " " + target.path;
     log::debug("preflight passed", {{"engine", target.engine}});
-    return runtime::JobOutcome{
-        .passed = true,
-        .summary = target.engine + where + ": preflight passed",
-        .result_json = result.dump(-1, ' ', false, nlohmann::detail::error_handler_t::replace)};
+    return runtime::JobOutcome{.passed = true,
+                               .summary = target.engine + where + ": preflight passed",
+                               .result_json = json_text(result)};
   }
 };
 

@@ -5,6 +5,7 @@
 // through its command line.
 #include <nlohmann/json.hpp>
 
+#include "core/json_text.hpp"
 #include "core/log.hpp"
 #include "core/subprocess.hpp"
 #include "engine/engine.hpp"
@@ -65,10 +66,9 @@ class CommandJob final : public runtime::JobKind {
     j["stderr_tail"] = redact::scrub(result.stderr_text);
     if (!result.stdout_text.empty()) log::debug("command output", {{"stdout", result.stdout_text}});
     DBOPS_TRY(result.check(argv.front()));
-    return runtime::JobOutcome{
-        .passed = true,
-        .summary = argv.front() + " " + result.describe(),
-        .result_json = j.dump(-1, ' ', false, nlohmann::detail::error_handler_t::replace)};
+    return runtime::JobOutcome{.passed = true,
+                               .summary = argv.front() + " " + result.describe(),
+                               .result_json = json_text(j)};
   }
 };
 

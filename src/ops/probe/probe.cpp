@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "core/json_text.hpp"
 #include "core/log.hpp"
 #include "engine/engine.hpp"
 
@@ -289,7 +290,7 @@ std::string to_json(const RoundResult& round) {
     }
     out["targets"].push_back(j);
   }
-  return out.dump(-1, ' ', false, nlohmann::detail::error_handler_t::replace);
+  return json_text(out);
 }
 
 }  // namespace dbops::ops::probe

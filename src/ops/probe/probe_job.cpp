@@ -1,6 +1,7 @@
 // The `probe` job: one probe round over the selected targets.
 #include <nlohmann/json.hpp>
 
+#include "core/json_text.hpp"
 #include "ops/probe/probe.hpp"
 #include "ops/register.hpp"
 #include "runtime/job.hpp"
@@ -67,7 +68,7 @@ class ProbeJob final : public runtime::JobKind {
         j["problems"].push_back(
             {{"target", t.target}, {"status", status_name(t.status)}, {"error", t.error}});
       }
-      result = j.dump(-1, ' ', false, nlohmann::detail::error_handler_t::replace);
+      result = json_text(j);
     }
     return runtime::JobOutcome{.passed = true,
                                .summary = std::to_string(up) + " up, " + std::to_string(down) +
