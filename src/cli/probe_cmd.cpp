@@ -113,11 +113,7 @@ int cmd_probe(Session& s, const std::vector<std::string>& names,
                           fmt_seconds(t.value("rtt_seconds", json())), fmt_lag(t), conns,
                           fmt_bytes(t.value("database_size_bytes", json())),
                           fmt_uptime(t.value("uptime_seconds", json()))});
-    if (t.contains("error")) {
-      // Engine errors usually name the target already.
-      const std::string error = t["error"];
-      errors.push_back(error.starts_with(name + ":") ? error : name + ": " + error);
-    }
+    if (t.contains("error")) errors.push_back(t["error"]);
     if (t.contains("unavailable")) {
       for (const auto& [field, why] : t["unavailable"].items()) {
         if (field.ends_with("_per_second")) has_counters = true;

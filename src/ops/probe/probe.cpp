@@ -48,6 +48,10 @@ TargetResult Prober::probe_one(const config::Target& target) {
   const auto started = clock_.steady_now();
   const auto finish = [&]() -> TargetResult {
     r.duration_seconds = seconds(clock_.steady_now() - started);
+    // Every error names its target once: engine errors already do.
+    if (!r.error.empty() && !r.error.starts_with(target.name + ":")) {
+      r.error = target.name + ": " + r.error;
+    }
     return r;
   };
 

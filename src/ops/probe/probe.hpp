@@ -32,7 +32,7 @@ struct TargetResult {
   std::string target;
   std::string engine;
   Status status = Status::kDown;
-  std::string error;  // when down or not probed
+  std::string error;  // when down or not probed; starts with "<target>: "
   ErrorCode error_code = ErrorCode::kUnavailable;
   bool reused_connection = false;
   std::optional<double> connect_seconds;  // when it connected this round
