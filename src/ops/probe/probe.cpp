@@ -151,7 +151,30 @@ RoundResult Prober::round(const std::vector<const config::Target*>& targets) {
   return round;
 }
 
+obs::Family& Prober::engine_family(obs::Registry& registry, const std::string& engine,
+                                   const engine::ProbeMetric& m, std::string_view suffix) {
+  std::string name = "dbops_" + engine + "_" + m.name;
+  name += suffix;
+  auto& cached = engine_families_[name];
+  if (cached) return *cached;
+  const std::vector<std::string> te = {"target", "engine"};
+  if (suffix == "_total") {
+    cached = &registry.counter(name, m.help + " (the server's own cumulative count)", te);
+  } else if (suffix == "_per_second") {
+    cached = &registry.gauge(name, m.help + " per second, between the last two probes", te);
+  } else {
+    cached = &registry.gauge(name, m.help, te);
+  }
+  return *cached;
+}
+
 void Prober::publish(const RoundResult& round, obs::Registry& registry) {
+  // The families below live in `registry`; a different one starts afresh.
+  if (published_to_ != &registry) {
+    engine_families_.clear();
+    info_labels_.clear();
+    published_to_ = &registry;
+  }
   const std::vector<std::string> te = {"target", "engine"};
   auto& up = registry.gauge("dbops_target_up",
                             "1 when the target answered its last probe, 0 when it did not; absent "
@@ -205,8 +228,14 @@ void Prober::publish(const RoundResult& round, obs::Registry& registry) {
     if (t.rtt_seconds) rtt.set(labels, *t.rtt_seconds);
     if (!t.sample) continue;
     const auto& s = *t.sample;
-    info.remove_where("target", t.target);
-    info.set({t.target, t.engine, s.server_version, s.role}, 1);
+    // A new version or role replaces the target's info series.
+    obs::LabelValues info_labels = {t.target, t.engine, s.server_version, s.role};
+    auto& last_info = info_labels_[t.target];
+    if (last_info != info_labels) {
+      if (!last_info.empty()) info.remove(last_info);
+      last_info = info_labels;
+    }
+    info.set(info_labels, 1);
     const auto set_opt = [&](obs::Family& f, const auto& v) {
       if (v) {
         f.set(labels, static_cast<double>(*v));
@@ -221,17 +250,10 @@ void Prober::publish(const RoundResult& round, obs::Registry& registry) {
     set_opt(size, s.database_size_bytes);
     set_opt(uptime, s.uptime_seconds);
     for (const auto& m : s.metrics) {
-      const std::string base = "dbops_" + t.engine + "_" + m.name;
-      if (m.kind == engine::ProbeMetric::Kind::kCounter) {
-        registry.counter(base + "_total", m.help + " (the server's own cumulative count)", te)
-            .set(labels, m.value);
-        if (const auto it = t.rates.find(m.name); it != t.rates.end()) {
-          registry
-              .gauge(base + "_per_second", m.help + " per second, between the last two probes", te)
-              .set(labels, it->second);
-        }
-      } else {
-        registry.gauge(base, m.help, te).set(labels, m.value);
+      const bool counter = m.kind == engine::ProbeMetric::Kind::kCounter;
+      engine_family(registry, t.engine, m, counter ? "_total" : "").set(labels, m.value);
+      if (const auto it = t.rates.find(m.name); counter && it != t.rates.end()) {
+        engine_family(registry, t.engine, m, "_per_second").set(labels, it->second);
       }
     }
   }
@@ -243,6 +265,8 @@ void Prober::publish(const RoundResult& round, obs::Registry& registry) {
                     &uptime, &probes, &duration}) {
       f->remove_where("target", old);
     }
+    for (auto& [name, f] : engine_families_) f->remove_where("target", old);
+    info_labels_.erase(old);
   }
   published_targets_ = std::move(seen);
 }

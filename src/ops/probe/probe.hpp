@@ -63,6 +63,8 @@ class Prober {
 
  private:
   TargetResult probe_one(const config::Target& target);
+  obs::Family& engine_family(obs::Registry& registry, const std::string& engine,
+                             const engine::ProbeMetric& m, std::string_view suffix);
 
   config::ProbeConfig config_;
   Clock& clock_;
@@ -75,6 +77,11 @@ class Prober {
   std::map<std::string, Previous> previous_;
   bool first_round_ = true;
   std::vector<std::string> published_targets_;
+  // What publish() keeps between rounds: the registry it writes to, the
+  // families of engine-specific metrics by name, each target's info labels.
+  obs::Registry* published_to_ = nullptr;
+  std::map<std::string, obs::Family*> engine_families_;
+  std::map<std::string, obs::LabelValues> info_labels_;
 };
 
 // The round as JSON (the probe job's result, and `dbops probe --output json`).
