@@ -49,6 +49,8 @@ TEST(SqliteStore, RunLifecycle) {
   auto dup = store.insert_run(r);
   ASSERT_FALSE(dup);
   EXPECT_EQ(dup.error().code, ErrorCode::kConflict);
+  // The same (prepared once, reused) statement works after it failed.
+  ASSERT_TRUE(store.insert_run(make_run("01BBBBBBBBBBBBBBBBBBBBBBBB")));
 
   r.state = RunState::kSucceeded;
   r.finished_at = r.started_at + std::chrono::seconds(2);

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <map>
 
 namespace dbops::engine::sqlite {
 namespace {
@@ -20,7 +21,10 @@ class SqliteSession final : public SqlSession {
         },
         this);
   }
-  ~SqliteSession() override { sqlite3_close_v2(db_); }
+  ~SqliteSession() override {
+    for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+    sqlite3_close_v2(db_);
+  }
 
   std::string_view engine() const override { return "sqlite"; }
   const std::string& server_version() const override { return version_; }
@@ -36,16 +40,36 @@ class SqliteSession final : public SqlSession {
   Result<QueryResult> query(std::string_view sql, std::span<const Param> params,
                             Deadline deadline) override {
     deadline_ = deadline;
+    // Statements are prepared once per session and reset after each use: the
+    // state store runs the same few statements over and over.
     sqlite3_stmt* stmt = nullptr;
-    const char* tail = nullptr;
-    if (sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, &tail) !=
-        SQLITE_OK) {
-      return error("prepare");
+    bool cached = false;
+    if (const auto it = statements_.find(sql); it != statements_.end()) {
+      stmt = it->second;
+      cached = true;
+    } else {
+      const char* tail = nullptr;
+      if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                             SQLITE_PREPARE_PERSISTENT, &stmt, &tail) != SQLITE_OK) {
+        return error("prepare");
+      }
+      if (stmt && statements_.size() < kMaxCachedStatements) {
+        statements_.emplace(std::string(sql), stmt);
+        cached = true;
+      }
     }
-    struct Finalizer {
+    struct Release {
       sqlite3_stmt* s;
-      ~Finalizer() { sqlite3_finalize(s); }
-    } finalizer{stmt};
+      bool cached;
+      ~Release() {
+        if (cached) {
+          sqlite3_reset(s);
+          sqlite3_clear_bindings(s);
+        } else {
+          sqlite3_finalize(s);
+        }
+      }
+    } release{stmt, cached};
     if (!stmt) return QueryResult{};
     for (std::size_t i = 0; i < params.size(); ++i) {
       const int index = static_cast<int>(i + 1);
@@ -127,8 +151,11 @@ class SqliteSession final : public SqlSession {
                 path_ + ": " + step + ": " + sqlite3_errmsg(db_));
   }
 
+  static constexpr std::size_t kMaxCachedStatements = 64;
+
   sqlite3* db_;
   std::string path_;
+  std::map<std::string, sqlite3_stmt*, std::less<>> statements_;
   std::string version_;
   Deadline deadline_ = Deadline::never();
 };
