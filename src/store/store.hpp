@@ -70,6 +70,49 @@ struct EventQuery {
   std::size_t limit = 200;
 };
 
+// The backup catalog mirrors the repositories' manifests; the repository is
+// the source of truth (`dbops backup reindex` rebuilds this from it).
+struct BackupRecord {
+  std::string repository;  // Storage::describe() of the repository
+  std::string target;
+  std::string id;
+  std::string engine;
+  std::string method;
+  TimePoint started_at{};
+  TimePoint finished_at{};
+  std::uint64_t plain_size = 0;
+  std::uint64_t stored_size = 0;
+  std::string run_id;         // the run that took it; empty after a reindex
+  std::string manifest_json;  // the manifest as stored
+};
+
+struct BackupQuery {
+  std::string repository;  // empty: any
+  std::string target;      // empty: every target
+  std::size_t limit = 1000;
+};
+
+// The result of one restore drill, with its evidence.
+struct DrillRecord {
+  std::string run_id;
+  std::string target;
+  std::string backup_id;
+  TimePoint started_at{};
+  TimePoint finished_at{};
+  bool passed = false;
+  double rto_seconds = 0;            // restore plus verification
+  double rpo_seconds = 0;            // age of the backup's position at drill time
+  std::string failed_check;          // the first check that failed, empty when passed
+  std::string evidence_json = "{}";  // every check with its detail
+};
+
+struct DrillQuery {
+  std::string target;
+  std::string backup_id;
+  std::optional<bool> passed;
+  std::size_t limit = 50;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -92,6 +135,25 @@ class Store {
   virtual Result<std::int64_t> append_event(const EventRecord& event) = 0;
   // Oldest first.
   virtual Result<std::vector<EventRecord>> list_events(const EventQuery& query) = 0;
+
+  // Backup catalog. upsert_backup() inserts or replaces by (repository,
+  // target, id), which must all be set.
+  virtual Status upsert_backup(const BackupRecord& backup) = 0;
+  // Removing an entry the catalog does not hold is not an error.
+  virtual Status remove_backup(std::string_view repository, std::string_view target,
+                               std::string_view id) = 0;
+  // Newest first (by finished_at).
+  virtual Result<std::vector<BackupRecord>> list_backups(const BackupQuery& query) = 0;
+  // Replaces every catalog row of `repository` with `backups`, in one
+  // transaction (reindex). An entry's repository must be empty (taken as
+  // `repository`) or equal to it.
+  virtual Status replace_backups(std::string_view repository,
+                                 const std::vector<BackupRecord>& backups) = 0;
+
+  // Drill results; newest first (by finished_at). A second result with the
+  // same (run_id, target, backup_id) is a conflict.
+  virtual Status insert_drill(const DrillRecord& drill) = 0;
+  virtual Result<std::vector<DrillRecord>> list_drills(const DrillQuery& query) = 0;
 };
 
 // The schema version this binary creates and understands.

@@ -87,6 +87,35 @@ Result<std::unique_ptr<Instance>> start_postgres(const Options& options = {});
 Result<std::unique_ptr<Instance>> start_mariadb(const Options& options = {});
 Result<std::unique_ptr<Instance>> start_redis(const Options& options = {});
 
+// A PostgreSQL instance on a data directory restored from a physical backup
+// (a base backup with its backup_label and WAL, as pg_basebackup -Ft -X fetch
+// writes it), for restore drills. prepare_postgres_instance() creates an
+// empty instance directory (data/ inside, owned by the user the server will
+// run as) for the caller to fill; start_postgres_restored() then cuts the
+// data directory off from production and starts it:
+// - postgresql.auto.conf, standby.signal, recovery.signal, postmaster.pid and
+//   postmaster.opts are removed; pg_replslot/ is emptied, so no slot of the
+//   source survives;
+// - a generated postgresql.conf and pg_hba.conf replace whatever came with the
+//   backup (a Debian cluster keeps them outside the data directory, so none
+//   may have come): listen on 127.0.0.1, archive_mode=off, no
+//   archive_command, restore_command or primary_conninfo,
+//   max_logical_replication_workers=0, max_wal_senders=0 ... (plus
+//   Options::settings);
+// - the superuser "dbops" gets a fresh password through single-user mode
+//   before the server listens (the backup's roles are kept as they are).
+// That single-user run also recovers the cluster from the backup's WAL to a
+// consistent state (backup_label becomes backup_label.old); the server then
+// starts on a cleanly shut down cluster, and start_postgres_restored()
+// returns once it accepts connections. target()
+// names database "postgres", or template1 when the backup has no "postgres".
+// Refused: a backup of another major version than the installed server
+// (kUnsupported), a data directory without PG_VERSION (kInvalidArgument), and
+// symbolic links or a non-empty tablespace_map (tablespaces, pg_wal elsewhere:
+// kUnsupported), which would make the instance write to the source's paths.
+Result<std::unique_ptr<Instance>> prepare_postgres_instance(const Options& options = {});
+Result<std::unique_ptr<Instance>> start_postgres_restored(std::unique_ptr<Instance> prepared);
+
 // A PostgreSQL primary with streaming replicas (wal_log_hints on, so that
 // pg_rewind can work), each replica started from pg_basebackup of the primary.
 struct PostgresTopology {

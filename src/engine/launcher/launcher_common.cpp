@@ -381,8 +381,10 @@ std::string sql_quote(std::string_view value) {
 
 // --- LaunchedInstance ---
 
-LaunchedInstance::LaunchedInstance(Shape shape, RunAs as, Secret password, fs::path dir)
-    : shape_(std::move(shape)),
+LaunchedInstance::LaunchedInstance(const Options& options, Shape shape, RunAs as, Secret password,
+                                   fs::path dir)
+    : options_(options),
+      shape_(std::move(shape)),
       as_(std::move(as)),
       password_(std::move(password)),
       dir_(std::move(dir)),
@@ -425,8 +427,8 @@ Result<std::unique_ptr<LaunchedInstance>> LaunchedInstance::create(const Options
   const fs::path base = instance_base(options);
   reap_stale(base);
   DBOPS_ASSIGN(fs::path dir, make_owned_dir(base, tag, as));
-  return std::unique_ptr<LaunchedInstance>(
-      new LaunchedInstance(std::move(shape), std::move(as), std::move(password), std::move(dir)));
+  return std::unique_ptr<LaunchedInstance>(new LaunchedInstance(
+      options, std::move(shape), std::move(as), std::move(password), std::move(dir)));
 }
 
 LaunchedInstance::~LaunchedInstance() {

@@ -160,6 +160,12 @@ class LaunchedInstance final : public Instance {
   Status resume() override;
 
   const RunAs& run_as() const { return as_; }
+  // The options the instance was created with.
+  const Options& options() const { return options_; }
+  // The database target() names; a restored PostgreSQL cluster may lack the
+  // default one.
+  const std::string& database() const { return shape_.database; }
+  void set_database(std::string database) { shape_.database = std::move(database); }
   std::filesystem::path log_file() const { return dir_ / shape_.log_name; }
   // A path in the directory, checked against the socket path limit.
   Result<std::filesystem::path> socket_path(std::string_view name) const;
@@ -183,9 +189,11 @@ class LaunchedInstance final : public Instance {
   Error error_with_log(ErrorCode code, std::string what) const;
 
  private:
-  LaunchedInstance(Shape shape, RunAs as, Secret password, std::filesystem::path dir);
+  LaunchedInstance(const Options& options, Shape shape, RunAs as, Secret password,
+                   std::filesystem::path dir);
   void kill_everything();
 
+  Options options_;
   Shape shape_;
   RunAs as_;
   Secret password_;

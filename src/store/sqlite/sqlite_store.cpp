@@ -1,6 +1,7 @@
 #include "store/sqlite/sqlite_store.hpp"
 
 #include <filesystem>
+#include <functional>
 #include <span>
 
 #include "engine/sqlite/sqlite_session.hpp"
@@ -54,6 +55,41 @@ CREATE TABLE events (
 CREATE INDEX events_run ON events (run_id);
 CREATE INDEX events_at ON events (at_ms);
 )sql"},
+    {2, "backup catalog and drill results", R"sql(
+CREATE TABLE backups (
+  repository      TEXT NOT NULL,
+  target          TEXT NOT NULL,
+  id              TEXT NOT NULL,
+  engine          TEXT NOT NULL DEFAULT '',
+  method          TEXT NOT NULL DEFAULT '',
+  started_at_ms   INTEGER NOT NULL,
+  finished_at_ms  INTEGER NOT NULL,
+  plain_size      INTEGER NOT NULL DEFAULT 0,
+  stored_size     INTEGER NOT NULL DEFAULT 0,
+  run_id          TEXT NOT NULL DEFAULT '',
+  manifest_json   TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (repository, target, id)
+);
+CREATE INDEX backups_finished ON backups (finished_at_ms);
+CREATE INDEX backups_target ON backups (target, finished_at_ms);
+CREATE TABLE drills (
+  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id          TEXT NOT NULL,
+  target          TEXT NOT NULL DEFAULT '',
+  backup_id       TEXT NOT NULL DEFAULT '',
+  started_at_ms   INTEGER NOT NULL,
+  finished_at_ms  INTEGER NOT NULL,
+  passed          INTEGER NOT NULL,
+  rto_seconds     REAL NOT NULL DEFAULT 0,
+  rpo_seconds     REAL NOT NULL DEFAULT 0,
+  failed_check    TEXT NOT NULL DEFAULT '',
+  evidence_json   TEXT NOT NULL DEFAULT '{}',
+  UNIQUE (run_id, target, backup_id)
+);
+CREATE INDEX drills_finished ON drills (finished_at_ms);
+CREATE INDEX drills_target ON drills (target, finished_at_ms);
+CREATE INDEX drills_backup ON drills (backup_id);
+)sql"},
 };
 
 namespace {
@@ -68,6 +104,50 @@ TimePoint from_ms(std::int64_t ms) {
 constexpr const char* kRunColumns =
     "run_id, kind, target, idempotency_key, params_json, state, started_at_ms, finished_at_ms, "
     "summary, result_json, error, host, pid";
+
+constexpr const char* kBackupColumns =
+    "repository, target, id, engine, method, started_at_ms, finished_at_ms, plain_size, "
+    "stored_size, run_id, manifest_json";
+
+// Sizes are stored as SQLite's signed 64-bit integers; the cast round-trips.
+std::int64_t to_db_size(std::uint64_t size) {
+  return static_cast<std::int64_t>(size);
+}
+
+BackupRecord backup_from_row(const QueryResult& r, std::size_t i) {
+  BackupRecord b;
+  b.repository = r.text(i, 0);
+  b.target = r.text(i, 1);
+  b.id = r.text(i, 2);
+  b.engine = r.text(i, 3);
+  b.method = r.text(i, 4);
+  b.started_at = from_ms(r.integer(i, 5));
+  b.finished_at = from_ms(r.integer(i, 6));
+  b.plain_size = static_cast<std::uint64_t>(r.integer(i, 7));
+  b.stored_size = static_cast<std::uint64_t>(r.integer(i, 8));
+  b.run_id = r.text(i, 9);
+  b.manifest_json = r.text(i, 10);
+  return b;
+}
+
+constexpr const char* kDrillColumns =
+    "run_id, target, backup_id, started_at_ms, finished_at_ms, passed, rto_seconds, "
+    "rpo_seconds, failed_check, evidence_json";
+
+DrillRecord drill_from_row(const QueryResult& r, std::size_t i) {
+  DrillRecord d;
+  d.run_id = r.text(i, 0);
+  d.target = r.text(i, 1);
+  d.backup_id = r.text(i, 2);
+  d.started_at = from_ms(r.integer(i, 3));
+  d.finished_at = from_ms(r.integer(i, 4));
+  d.passed = r.integer(i, 5) != 0;
+  d.rto_seconds = r.number(i, 6);
+  d.rpo_seconds = r.number(i, 7);
+  d.failed_check = r.text(i, 8);
+  d.evidence_json = r.text(i, 9);
+  return d;
+}
 
 RunRecord run_from_row(const QueryResult& r, std::size_t i) {
   RunRecord run;
@@ -248,7 +328,180 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  Status upsert_backup(const BackupRecord& backup) override {
+    DBOPS_TRY(check_backup_key(backup));
+    auto r = write_backup(backup);
+    if (!r) return std::unexpected(std::move(r).error().with_context("state store"));
+    return ok();
+  }
+
+  Status remove_backup(std::string_view repository, std::string_view target,
+                       std::string_view id) override {
+    const Param params[] = {std::string(repository), std::string(target), std::string(id)};
+    auto r = session_->query("DELETE FROM backups WHERE repository = ? AND target = ? AND id = ?",
+                             params);
+    if (!r) return std::unexpected(std::move(r).error().with_context("state store"));
+    return ok();
+  }
+
+  Result<std::vector<BackupRecord>> list_backups(const BackupQuery& q) override {
+    std::string sql = std::string("SELECT ") + kBackupColumns + " FROM backups WHERE 1=1";
+    std::vector<Param> params;
+    if (!q.repository.empty()) {
+      sql += " AND repository = ?";
+      params.emplace_back(q.repository);
+    }
+    if (!q.target.empty()) {
+      sql += " AND target = ?";
+      params.emplace_back(q.target);
+    }
+    sql += " ORDER BY finished_at_ms DESC, started_at_ms DESC, id DESC LIMIT ?";
+    params.emplace_back(static_cast<std::int64_t>(q.limit));
+    auto r = session_->query(sql, params);
+    if (!r) return std::unexpected(std::move(r).error().with_context("state store"));
+    std::vector<BackupRecord> out;
+    out.reserve(r->rows.size());
+    for (std::size_t i = 0; i < r->rows.size(); ++i) out.push_back(backup_from_row(*r, i));
+    return out;
+  }
+
+  Status replace_backups(std::string_view repository,
+                         const std::vector<BackupRecord>& backups) override {
+    if (repository.empty()) {
+      return fail(ErrorCode::kInvalidArgument, "state store: replace_backups: empty repository");
+    }
+    // Validate everything before touching the catalog.
+    for (const auto& b : backups) {
+      if (!b.repository.empty() && b.repository != repository) {
+        return fail(ErrorCode::kInvalidArgument,
+                    "state store: backup " + b.id + " of repository " + b.repository +
+                        " given to replace the catalog of " + std::string(repository));
+      }
+      BackupRecord keyed = b;
+      keyed.repository = std::string(repository);
+      DBOPS_TRY(check_backup_key(keyed));
+    }
+    auto r = in_transaction([&]() -> Status {
+      const Param params[] = {std::string(repository)};
+      DBOPS_TRY(session_->query("DELETE FROM backups WHERE repository = ?", params));
+      for (const auto& b : backups) {
+        if (b.repository.empty()) {
+          BackupRecord keyed = b;
+          keyed.repository = std::string(repository);
+          DBOPS_TRY(write_backup(keyed));
+        } else {
+          DBOPS_TRY(write_backup(b));
+        }
+      }
+      return ok();
+    });
+    if (!r) return std::unexpected(std::move(r).error().with_context("state store"));
+    return ok();
+  }
+
+  Status insert_drill(const DrillRecord& d) override {
+    if (d.run_id.empty()) {
+      return fail(ErrorCode::kInvalidArgument, "state store: a drill result needs a run id");
+    }
+    const Param params[] = {d.run_id,
+                            d.target,
+                            d.backup_id,
+                            to_ms(d.started_at),
+                            to_ms(d.finished_at),
+                            static_cast<std::int64_t>(d.passed ? 1 : 0),
+                            d.rto_seconds,
+                            d.rpo_seconds,
+                            d.failed_check,
+                            d.evidence_json};
+    auto r = session_->query(
+        std::string("INSERT INTO drills (") + kDrillColumns + ") VALUES (?,?,?,?,?,?,?,?,?,?)",
+        params);
+    if (!r) {
+      if (r.error().message.find("UNIQUE") != std::string::npos) {
+        return fail(ErrorCode::kConflict, "state store: the drill of run " + d.run_id +
+                                              " on backup " + d.backup_id + " is already recorded");
+      }
+      return std::unexpected(std::move(r).error().with_context("state store"));
+    }
+    return ok();
+  }
+
+  Result<std::vector<DrillRecord>> list_drills(const DrillQuery& q) override {
+    std::string sql = std::string("SELECT ") + kDrillColumns + " FROM drills WHERE 1=1";
+    std::vector<Param> params;
+    if (!q.target.empty()) {
+      sql += " AND target = ?";
+      params.emplace_back(q.target);
+    }
+    if (!q.backup_id.empty()) {
+      sql += " AND backup_id = ?";
+      params.emplace_back(q.backup_id);
+    }
+    if (q.passed) {
+      sql += " AND passed = ?";
+      params.emplace_back(static_cast<std::int64_t>(*q.passed ? 1 : 0));
+    }
+    sql += " ORDER BY finished_at_ms DESC, id DESC LIMIT ?";
+    params.emplace_back(static_cast<std::int64_t>(q.limit));
+    auto r = session_->query(sql, params);
+    if (!r) return std::unexpected(std::move(r).error().with_context("state store"));
+    std::vector<DrillRecord> out;
+    out.reserve(r->rows.size());
+    for (std::size_t i = 0; i < r->rows.size(); ++i) out.push_back(drill_from_row(*r, i));
+    return out;
+  }
+
  private:
+  static Status check_backup_key(const BackupRecord& b) {
+    if (b.repository.empty() || b.target.empty() || b.id.empty()) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "state store: a catalog entry needs a repository, a target and an id (got "
+                  "repository \"" +
+                      b.repository + "\", target \"" + b.target + "\", id \"" + b.id + "\")");
+    }
+    return ok();
+  }
+
+  // Inserts or replaces one catalog row, keyed by (repository, target, id).
+  Status write_backup(const BackupRecord& b) {
+    const Param params[] = {b.repository,
+                            b.target,
+                            b.id,
+                            b.engine,
+                            b.method,
+                            to_ms(b.started_at),
+                            to_ms(b.finished_at),
+                            to_db_size(b.plain_size),
+                            to_db_size(b.stored_size),
+                            b.run_id,
+                            b.manifest_json};
+    DBOPS_TRY(session_->query(
+        std::string("INSERT INTO backups (") + kBackupColumns +
+            ") VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (repository, target, id) DO UPDATE SET "
+            "engine = excluded.engine, method = excluded.method, "
+            "started_at_ms = excluded.started_at_ms, finished_at_ms = excluded.finished_at_ms, "
+            "plain_size = excluded.plain_size, stored_size = excluded.stored_size, "
+            "run_id = excluded.run_id, manifest_json = excluded.manifest_json",
+        params));
+    return ok();
+  }
+
+  // Runs `body` in one write transaction: committed when it succeeds, rolled
+  // back when it fails.
+  Status in_transaction(const std::function<Status()>& body) {
+    DBOPS_TRY(session_->exec("BEGIN IMMEDIATE"));
+    Status status = body();
+    if (!status) {
+      (void)session_->exec("ROLLBACK");
+      return status;
+    }
+    if (auto commit = session_->exec("COMMIT"); !commit) {
+      (void)session_->exec("ROLLBACK");
+      return commit;
+    }
+    return ok();
+  }
+
   std::unique_ptr<engine::SqlSession> session_;
   std::string path_;
   int version_;
