@@ -14,6 +14,7 @@
 #include "core/log.hpp"
 #include "core/version.hpp"
 #include "obs/metrics.hpp"
+#include "ops/backup/backup.hpp"
 #include "runtime/runner.hpp"
 
 namespace dbops::cli {
@@ -124,6 +125,11 @@ int cmd_agent(Session& s, const AgentArgs& args) {
     }
     round_seconds.set(
         {}, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    // Backups and drills run from cron show up too: the gauges come from the
+    // store.
+    if (auto st = ops::backup::publish_metrics(config, **store, metrics); !st) {
+      log::warn("backup metrics not updated", {{"error", st.error().to_string()}});
+    }
     std::unique_lock lock(shutdown.mu);
     if (shutdown.cv.wait_until(lock, started + config.agent.probe_interval,
                                [&] { return shutdown.requested; })) {

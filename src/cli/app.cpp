@@ -443,6 +443,7 @@ struct Commands {
   RunsArgs runs;
   std::string docs_dir;
   AgentArgs agent;
+  BackupArgs backup;
   bool agent_logs_info = false;
   bool allows_trailing = false;
   std::function<int()> action;
@@ -505,6 +506,88 @@ std::unique_ptr<CLI::App> build_app(Commands& c, Session& s) {
       {{"dbops probe --tag env=prod --output json", "probe production targets, for a script"},
        {"dbops probe --target pg-main", "one target"}}));
   probe->callback([&] { c.action = [&] { return cmd_probe(s, c.run.targets, c.run.tags); }; });
+
+  auto* backup = app->add_subcommand(
+      "backup", "Take, list, verify, prune and restore backups in the repository");
+  backup->require_subcommand(1);
+  auto* backup_run = backup->add_subcommand(
+      "run", "Back up the selected targets into the repository, with checksums and a fingerprint");
+  backup_run->add_option("--target", c.backup.targets,
+                         "Target name (repeatable); all targets when omitted");
+  backup_run->add_option("--tag", c.backup.tags,
+                         "Only targets with this tag, key=value (repeatable)");
+  backup_run->add_option("--method", c.backup.method,
+                         "Backup method (postgres: logical, physical; sqlite: file)");
+  backup_run->add_option("--fingerprint", c.backup.fingerprint, "Content fingerprint")
+      ->check(CLI::IsMember({"off", "sampled", "full"}));
+  backup_run->add_option("--metrics-textfile", c.backup.metrics_textfile,
+                         "Also write the backup and drill gauges to this node_exporter textfile");
+  backup_run->footer(examples_footer(
+      {{"dbops backup run --target pg-main --method physical", "a physical backup of one target"},
+       {"dbops backup run --metrics-textfile /var/lib/node_exporter/dbops.prom",
+        "every target, from cron, with metrics for node_exporter"}}));
+  backup_run->callback([&] { c.action = [&] { return cmd_backup_run(s, c.backup); }; });
+
+  auto* backup_list = backup->add_subcommand("list", "List the backups in the repository");
+  backup_list->add_option("--target", c.backup.targets, "Only this target (repeatable)");
+  backup_list->add_flag("--all", c.backup.all,
+                        "Also list incomplete backups (left by a killed run until the next run of "
+                        "that target removes them)");
+  backup_list->footer(
+      examples_footer({{"dbops backup list --target pg-main", "one target's backups"}}));
+  backup_list->callback([&] { c.action = [&] { return cmd_backup_list(s, c.backup); }; });
+
+  auto* backup_show = backup->add_subcommand("show", "Show a backup's manifest");
+  backup_show->add_option("id", c.backup.backup, "Backup id or unique prefix")->required();
+  backup_show->footer(examples_footer(
+      {{"dbops backup show 20261126T1015 --output json", "the manifest as stored"}}));
+  backup_show->callback([&] { c.action = [&] { return cmd_backup_show(s, c.backup); }; });
+
+  auto* backup_verify = backup->add_subcommand(
+      "verify", "Re-read a backup and check every chunk against its manifest (exit 1 on damage)");
+  backup_verify->add_option("id", c.backup.backup, "Backup id or unique prefix")->required();
+  backup_verify->footer(examples_footer({{"dbops backup verify 20261126T1015", "is it intact?"}}));
+  backup_verify->callback([&] { c.action = [&] { return cmd_backup_verify(s, c.backup); }; });
+
+  auto* backup_prune =
+      backup->add_subcommand("prune", "Delete the backups the retention policy no longer keeps");
+  backup_prune->add_option("--target", c.backup.targets,
+                           "Target name (repeatable); all when omitted");
+  backup_prune->add_option("--tag", c.backup.tags,
+                           "Only targets with this tag, key=value (repeatable)");
+  backup_prune->add_flag("--dry-run", c.backup.dry_run,
+                         "List what would be deleted; delete nothing");
+  backup_prune->footer(examples_footer({{"dbops backup prune --dry-run", "what would go"}}));
+  backup_prune->callback([&] { c.action = [&] { return cmd_backup_prune(s, c.backup); }; });
+
+  auto* backup_restore = backup->add_subcommand(
+      "restore", "Restore a backup into a target (logical) or a path (physical, files)");
+  backup_restore->add_option("id", c.backup.backup, "Backup id or unique prefix")->required();
+  backup_restore->add_option("--to", c.backup.to, "A configured target, or a path")->required();
+  backup_restore->add_flag("--yes", c.backup.yes, "Restore into a target that already holds data");
+  backup_restore->footer(examples_footer(
+      {{"dbops backup restore 20261126T1015 --to pg-scratch", "into an empty database"},
+       {"dbops backup restore 20261126T1015 --to /srv/restore/pg",
+        "a physical backup's data directory"}}));
+  backup_restore->callback([&] { c.action = [&] { return cmd_backup_restore(s, c.backup); }; });
+
+  auto* backup_reindex = backup->add_subcommand(
+      "reindex", "Rebuild the state store's backup catalog from the repository alone");
+  backup_reindex->footer(
+      examples_footer({{"dbops backup reindex", "after moving the state store"}}));
+  backup_reindex->callback([&] { c.action = [&] { return cmd_backup_reindex(s); }; });
+
+  auto* drill = app->add_subcommand(
+      "drill", "Restore a backup into a throwaway instance and prove it: RTO, RPO, checks");
+  drill->add_option("--target", c.backup.targets, "Target name (repeatable); all when omitted");
+  drill->add_option("--tag", c.backup.tags, "Only targets with this tag, key=value (repeatable)");
+  drill->add_option("--backup", c.backup.backup, "Backup id or prefix; the newest when omitted");
+  drill->add_option("--metrics-textfile", c.backup.metrics_textfile,
+                    "Also write the backup and drill gauges to this node_exporter textfile");
+  drill->footer(examples_footer(
+      {{"dbops drill --target pg-main", "drill the newest backup"},
+       {"dbops drill --backup 20261126T1015 --output json", "evidence for an audit"}}));
+  drill->callback([&] { c.action = [&] { return cmd_drill(s, c.backup); }; });
 
   auto* agent = app->add_subcommand(
       "agent",
@@ -588,11 +671,9 @@ struct DocPage {
 
 const std::vector<DocPage>& doc_pages() {
   static const std::vector<DocPage> pages = {
-      {"cli.md", {"version", "engines"}, true, false, true},
-      {"config.md", {"config"}, false, true},
-      {"jobs.md", {"check", "jobs", "runs"}, false, false},
-      {"probe.md", {"probe"}, false, false},
-      {"agent.md", {"agent"}, false, false},
+      {"cli.md", {"version", "engines"}, true, false, true}, {"config.md", {"config"}, false, true},
+      {"jobs.md", {"check", "jobs", "runs"}, false, false},  {"probe.md", {"probe"}, false, false},
+      {"backup.md", {"backup", "drill"}, false, false},      {"agent.md", {"agent"}, false, false},
   };
   return pages;
 }

@@ -21,4 +21,27 @@ struct AgentArgs {
 // /readyz; exits 0 on SIGTERM or SIGINT.
 int cmd_agent(Session& s, const AgentArgs& args);
 
+struct BackupArgs {
+  std::vector<std::string> targets;
+  std::vector<std::string> tags;
+  std::string method;
+  std::string fingerprint;
+  std::string backup;  // an id or unique prefix
+  std::string to;      // restore destination: a target or a path
+  bool yes = false;
+  bool dry_run = false;
+  bool all = false;  // list incomplete backups too
+  std::string metrics_textfile;
+};
+
+// `dbops backup run|list|show|verify|prune|restore|reindex` and `dbops drill`.
+int cmd_backup_run(Session& s, const BackupArgs& a);
+int cmd_backup_list(Session& s, const BackupArgs& a);
+int cmd_backup_show(Session& s, const BackupArgs& a);
+int cmd_backup_verify(Session& s, const BackupArgs& a);
+int cmd_backup_prune(Session& s, const BackupArgs& a);
+int cmd_backup_restore(Session& s, const BackupArgs& a);
+int cmd_backup_reindex(Session& s);
+int cmd_drill(Session& s, const BackupArgs& a);
+
 }  // namespace dbops::cli

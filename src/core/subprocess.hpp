@@ -163,3 +163,17 @@ struct ProcessResult {
 Result<ProcessResult> run_process(const ProcessOptions& options);
 
 }  // namespace dbops
+
+namespace dbops {
+
+// Runs a program whose stdin is fed by a producer that pushes bytes (rather
+// than run_process's pull-based stdin_source): `produce` runs on a second
+// thread and gets a Write that blocks while the child is behind (a few MiB
+// are buffered). When the child exits before taking everything, the Write
+// fails and `produce`'s error is dropped in favour of the child's result; a
+// failing `produce` stops the child and is what this returns.
+using PushWrite = std::function<Status(std::string_view bytes)>;
+Result<ProcessResult> run_process_fed(ProcessOptions options,
+                                      const std::function<Status(const PushWrite&)>& produce);
+
+}  // namespace dbops

@@ -16,6 +16,7 @@
 
 #include "core/config/config.hpp"
 #include "core/result.hpp"
+#include "engine/backup.hpp"
 #include "engine/probe.hpp"
 #include "engine/session.hpp"
 
@@ -30,6 +31,8 @@ struct ConnectOptions {
   // Default deadline for each statement on the session.
   std::chrono::milliseconds statement_timeout{30'000};
   std::string application_name = "dbops";
+  // Connects to this database instead of the target's own (PostgreSQL).
+  std::string database;
 };
 
 // One row of the capability matrix `dbops engines` prints.
@@ -78,6 +81,8 @@ class Engine {
 
   // Capabilities; nullptr when the engine does not implement one.
   virtual const HealthProbe* health_probe() const { return nullptr; }
+  virtual const BackupDriver* backup_driver() const { return nullptr; }
+  virtual const RestoreTarget* restore_target() const { return nullptr; }
 
   // The rows of the capability matrix.
   virtual std::vector<CapabilityStatus> capabilities() const { return {}; }

@@ -8,6 +8,12 @@ void register_kinds(runtime::JobKindRegistry& registry);
 namespace command {
 void register_kinds(runtime::JobKindRegistry& registry);
 }
+namespace backup {
+void register_kinds(runtime::JobKindRegistry& registry);
+}
+namespace drill {
+void register_kinds(runtime::JobKindRegistry& registry);
+}
 namespace probe {
 void register_kinds(runtime::JobKindRegistry& registry, const Environment& env);
 }
@@ -16,6 +22,8 @@ void register_job_kinds(runtime::JobKindRegistry& registry, const Environment& e
   check::register_kinds(registry);
   command::register_kinds(registry);
   probe::register_kinds(registry, env);
+  backup::register_kinds(registry);
+  drill::register_kinds(registry);
 }
 
 }  // namespace dbops::ops

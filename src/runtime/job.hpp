@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -77,6 +78,15 @@ struct JobOutcome {
   std::string result_json = "{}";  // structured result kept with the run
 };
 
+// How far a long job is; the CLI draws it on a terminal, the agent ignores it.
+struct Progress {
+  std::string phase;        // "backup", "restore", "verify" ...
+  std::uint64_t done = 0;   // bytes (or units) done
+  std::uint64_t total = 0;  // 0: unknown
+  std::string note;         // "waiting for a spread checkpoint"
+};
+using ProgressSink = std::function<void(const Progress&)>;
+
 class JobContext;
 
 class JobKind {
@@ -123,6 +133,12 @@ class JobContext {
              std::string data_json = "{}");
   const std::vector<store::EventRecord>& events() const { return events_; }
 
+  // Reports progress to whoever watches (nothing when nobody does).
+  void progress(const Progress& progress) const {
+    if (progress_) progress_(progress);
+  }
+  void set_progress_sink(ProgressSink sink) { progress_ = std::move(sink); }
+
  private:
   std::string run_id_;
   const config::Config& config_;
@@ -132,6 +148,7 @@ class JobContext {
   Clock& clock_;
   const std::atomic<bool>* cancel_;
   std::vector<store::EventRecord> events_;
+  ProgressSink progress_;
 };
 
 // A new run id: a ULID (26 characters, time-ordered).

@@ -103,6 +103,7 @@ Result<RunReport> Runner::run(const JobSpec& spec) {
   log::Scope scope(run.run_id, run.target, run.kind);
   log::info("job started");
   JobContext ctx(run.run_id, config_, target, std::move(*params), store_, clock_, options_.cancel);
+  ctx.set_progress_sink(options_.progress);
   const auto started = clock_.steady_now();
   Result<JobOutcome> outcome = fail(ErrorCode::kInternal, "job did not run");
   try {
@@ -111,6 +112,7 @@ Result<RunReport> Runner::run(const JobSpec& spec) {
     outcome = fail(ErrorCode::kInternal, std::string("unexpected exception: ") + e.what());
   }
   const auto elapsed = std::chrono::duration<double>(clock_.steady_now() - started).count();
+  std::optional<ErrorCode> error_code;
 
   // Record how it ended.
   run.finished_at = clock_.now();
@@ -120,6 +122,7 @@ Result<RunReport> Runner::run(const JobSpec& spec) {
     run.result_json = redact::scrub(outcome->result_json);
   } else {
     const Error& error = outcome.error();
+    error_code = error.code;
     run.state =
         exit_code_for(error.code) == 1 ? store::RunState::kCheckFailed : store::RunState::kFailed;
     run.error = redact::scrub(error.to_string());
@@ -146,7 +149,8 @@ Result<RunReport> Runner::run(const JobSpec& spec) {
       }
     }
   }
-  return RunReport{.run = std::move(run), .events = ctx.events(), .reused = false};
+  return RunReport{
+      .run = std::move(run), .events = ctx.events(), .reused = false, .error_code = error_code};
 }
 
 }  // namespace dbops::runtime

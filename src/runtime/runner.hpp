@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <optional>
 
 #include "core/clock.hpp"
 #include "core/config/config.hpp"
@@ -18,6 +19,8 @@ struct RunReport {
   std::vector<store::EventRecord> events;
   // true when the idempotency key had already succeeded and nothing ran.
   bool reused = false;
+  // The code of the job's error when it failed (for the process exit code).
+  std::optional<ErrorCode> error_code;
 };
 
 struct RunnerOptions {
@@ -25,6 +28,8 @@ struct RunnerOptions {
   notify::Dispatcher* dispatcher = nullptr;
   // Checked by jobs between steps and by the subprocess layer.
   const std::atomic<bool>* cancel = nullptr;
+  // Receives the jobs' progress reports; may be empty.
+  ProgressSink progress;
 };
 
 class Runner {

@@ -36,6 +36,33 @@ struct TlsOptions {
   std::optional<bool> verify_server_cert;
 };
 
+// Which backups prune keeps; a backup kept by any rule stays. All zero (and
+// no max_age): keep everything.
+struct RetentionPolicy {
+  int keep_last = 0;                     // the newest N
+  int keep_daily = 0;                    // the newest of each of the last N days that have one
+  int keep_weekly = 0;                   // ... ISO weeks
+  int keep_monthly = 0;                  // ... calendar months
+  std::chrono::milliseconds max_age{0};  // older ones go whatever the rules above say; 0: none
+};
+
+// A query a restore drill runs on the restored data, with the result it must
+// give (columns joined by '|', rows by newlines, surrounding blanks ignored).
+struct Canary {
+  std::string name;
+  std::string database;  // empty: the target's database
+  std::string sql;
+  std::string expect;
+};
+
+// Per-target backup settings; empty fields fall back to the `backup:` section.
+struct TargetBackup {
+  std::string method;                  // empty: the engine's default
+  std::vector<std::string> databases;  // logical backups; ["*"]: all plus globals
+  std::string fingerprint;             // off | sampled | full
+  std::optional<RetentionPolicy> retention;
+};
+
 struct Target {
   std::string name;
   std::string engine;  // canonical engine name (aliases resolved)
@@ -52,6 +79,8 @@ struct Target {
   TlsOptions tls;
   std::map<std::string, std::string> tags;
   std::string description;
+  TargetBackup backup;
+  std::vector<Canary> canaries;
   SourceLocation location;
 };
 
@@ -81,6 +110,31 @@ struct AgentConfig {
   std::chrono::milliseconds probe_interval{15'000};
 };
 
+// Where backups are kept.
+struct RepositoryConfig {
+  std::string path;  // posix repository root, absolute once loaded; empty: not configured
+  int compression_level = 3;
+  int compression_threads = 2;  // zstd worker threads; 0: on the backup's own thread
+  Secret encryption_key;        // 32 bytes as hex or base64; empty: not encrypted
+  std::chrono::milliseconds lock_lease{60'000};
+};
+
+// Defaults of every target's backups.
+struct BackupConfig {
+  std::string fingerprint = "sampled";  // off | sampled | full
+  std::string checkpoint = "fast";      // fast | spread (physical backups)
+  std::chrono::milliseconds timeout{6 * 3'600'000};
+  RetentionPolicy retention{.keep_last = 7};
+};
+
+// How restore drills run.
+struct DrillConfig {
+  std::string run_as;    // user of the throwaway servers; empty: the engine's package user
+  std::string base_dir;  // parent of the throwaway instances; empty: $DBOPS_INSTANCE_DIR or /tmp
+  std::chrono::milliseconds timeout{3'600'000};
+  int jobs = 2;  // parallel restore workers
+};
+
 struct StateConfig {
   // A PostgreSQL connection string (shared store) ...
   Secret postgres_dsn;
@@ -97,6 +151,9 @@ struct Config {
   std::vector<NotifyChannel> notify;
   ProbeConfig probe;
   AgentConfig agent;
+  RepositoryConfig repository;
+  BackupConfig backup;
+  DrillConfig drill;
 
   const Target* find_target(std::string_view name) const;
 };

@@ -403,6 +403,28 @@ class ObjectReader {
     return out;
   }
 
+  std::optional<std::vector<std::string>> string_list(std::string_view key) {
+    const auto* e = find(key);
+    if (!e) return std::nullopt;
+    decl(key);
+    if (!e->value.IsSequence()) {
+      ctx_.problem(e->value, path_of(key),
+                   "expected a list of strings, got " + std::string(node_kind(e->value)));
+      return std::nullopt;
+    }
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < e->value.size(); ++i) {
+      const YAML::Node item = e->value[i];
+      if (!item.IsScalar() || item.Scalar().empty()) {
+        ctx_.problem(item, path_of(key) + "[" + std::to_string(i) + "]",
+                     "expected a non-empty string, got " + std::string(node_kind(item)));
+        return std::nullopt;
+      }
+      out.push_back(item.Scalar());
+    }
+    return out;
+  }
+
   // A nested node (object or list) for the caller to read.
   const YAML::Node* node(std::string_view key) {
     const auto* e = find(key);
@@ -499,6 +521,68 @@ void read_tls(Ctx& ctx, const YAML::Node& node, const std::string& display, TlsO
   r.finish();
 }
 
+template <typename Fn>
+void read_list(Ctx& ctx, ObjectReader& root, std::string_view key, Fn&& fn) {
+  const YAML::Node* node = root.node(key);
+  if (!node || node->IsNull()) return;
+  if (!node->IsSequence()) {
+    ctx.problem(*node, root.path_of(key),
+                "expected a list of mappings, got " + std::string(node_kind(*node)));
+    return;
+  }
+  for (std::size_t i = 0; i < node->size(); ++i) fn((*node)[i], i);
+}
+
+RetentionPolicy read_retention(Ctx& ctx, const YAML::Node& node, std::string prefix,
+                               std::string display, RetentionPolicy policy) {
+  ObjectReader r(ctx, node, std::move(prefix), std::move(display));
+  if (auto v = r.integer("keep_last", 0, 100000)) policy.keep_last = static_cast<int>(*v);
+  if (auto v = r.integer("keep_daily", 0, 100000)) policy.keep_daily = static_cast<int>(*v);
+  if (auto v = r.integer("keep_weekly", 0, 100000)) policy.keep_weekly = static_cast<int>(*v);
+  if (auto v = r.integer("keep_monthly", 0, 100000)) policy.keep_monthly = static_cast<int>(*v);
+  if (auto v = r.duration("max_age")) {
+    if (v->count() <= 0) {
+      ctx.problem(r.key_location("max_age"), r.path_of("max_age"),
+                  "expected a duration above zero");
+    } else {
+      policy.max_age = *v;
+    }
+  }
+  r.finish();
+  return policy;
+}
+
+void read_target_backup(Ctx& ctx, const YAML::Node& node, const std::string& display,
+                        TargetBackup& backup) {
+  ObjectReader r(ctx, node, "targets[].backup", display);
+  backup.method = r.text("method").value_or("");
+  if (auto v = r.string_list("databases")) backup.databases = *v;
+  backup.fingerprint = r.text("fingerprint").value_or("");
+  if (const auto* retention = r.node("retention")) {
+    backup.retention = read_retention(ctx, *retention, "targets[].backup.retention",
+                                      r.path_of("retention"), RetentionPolicy{});
+  }
+  r.finish();
+}
+
+void read_canary(Ctx& ctx, const YAML::Node& node, const std::string& display,
+                 std::vector<Canary>& canaries) {
+  ObjectReader r(ctx, node, "targets[].canaries[]", display);
+  Canary c;
+  c.name = r.text("name").value_or("");
+  c.database = r.text("database").value_or("");
+  c.sql = r.text("sql").value_or("");
+  c.expect = r.text("expect").value_or("");
+  for (const auto& other : canaries) {
+    if (!c.name.empty() && other.name == c.name) {
+      ctx.problem(r.key_location("name"), r.path_of("name"),
+                  "duplicate canary name \"" + c.name + "\"");
+    }
+  }
+  r.finish();
+  canaries.push_back(std::move(c));
+}
+
 void read_target(Ctx& ctx, const YAML::Node& node, std::size_t index, Config& config,
                  std::map<std::string, int>& names) {
   const std::string display = "targets[" + std::to_string(index) + "]";
@@ -536,6 +620,12 @@ void read_target(Ctx& ctx, const YAML::Node& node, std::size_t index, Config& co
   t.description = r.text("description").value_or("");
   t.tags = r.string_map("tags");
   if (const auto* tls = r.node("tls")) read_tls(ctx, *tls, r.path_of("tls"), t.tls);
+  if (const auto* backup = r.node("backup")) {
+    read_target_backup(ctx, *backup, r.path_of("backup"), t.backup);
+  }
+  read_list(ctx, r, "canaries", [&](const YAML::Node& n, std::size_t i) {
+    read_canary(ctx, n, r.path_of("canaries") + "[" + std::to_string(i) + "]", t.canaries);
+  });
   r.finish();
 
   // How the target is addressed must fit its engine.
@@ -672,16 +762,58 @@ void read_agent(Ctx& ctx, const YAML::Node& node, AgentConfig& agent) {
   r.finish();
 }
 
-template <typename Fn>
-void read_list(Ctx& ctx, ObjectReader& root, std::string_view key, Fn&& fn) {
-  const YAML::Node* node = root.node(key);
-  if (!node || node->IsNull()) return;
-  if (!node->IsSequence()) {
-    ctx.problem(*node, std::string(key),
-                "expected a list of mappings, got " + std::string(node_kind(*node)));
-    return;
+void read_repository(Ctx& ctx, const YAML::Node& node, RepositoryConfig& repo) {
+  ObjectReader r(ctx, node, "repository", "repository");
+  repo.path = r.text("path").value_or("");
+  if (const auto* compression = r.node("compression")) {
+    ObjectReader c(ctx, *compression, "repository.compression", "repository.compression");
+    if (auto v = c.integer("level", 1, 19)) repo.compression_level = static_cast<int>(*v);
+    if (auto v = c.integer("threads", 0, 64)) repo.compression_threads = static_cast<int>(*v);
+    c.finish();
   }
-  for (std::size_t i = 0; i < node->size(); ++i) fn((*node)[i], i);
+  if (auto key = r.text("encryption_key")) repo.encryption_key = Secret(*key);
+  if (auto v = r.duration("lock_lease")) {
+    if (*v < std::chrono::seconds(5)) {
+      ctx.problem(r.key_location("lock_lease"), "repository.lock_lease",
+                  "expected at least 5s (the lease is renewed every third of it)");
+    } else {
+      repo.lock_lease = *v;
+    }
+  }
+  r.finish();
+}
+
+void read_backup_defaults(Ctx& ctx, const YAML::Node& node, BackupConfig& backup) {
+  ObjectReader r(ctx, node, "backup", "backup");
+  backup.fingerprint = r.text("fingerprint").value_or(backup.fingerprint);
+  backup.checkpoint = r.text("checkpoint").value_or(backup.checkpoint);
+  if (auto v = r.duration("timeout")) {
+    if (v->count() <= 0) {
+      ctx.problem(r.key_location("timeout"), "backup.timeout", "expected a duration above zero");
+    } else {
+      backup.timeout = *v;
+    }
+  }
+  if (const auto* retention = r.node("retention")) {
+    backup.retention =
+        read_retention(ctx, *retention, "backup.retention", "backup.retention", RetentionPolicy{});
+  }
+  r.finish();
+}
+
+void read_drill(Ctx& ctx, const YAML::Node& node, DrillConfig& drill) {
+  ObjectReader r(ctx, node, "drill", "drill");
+  drill.run_as = r.text("run_as").value_or("");
+  drill.base_dir = r.text("base_dir").value_or("");
+  if (auto v = r.duration("timeout")) {
+    if (v->count() <= 0) {
+      ctx.problem(r.key_location("timeout"), "drill.timeout", "expected a duration above zero");
+    } else {
+      drill.timeout = *v;
+    }
+  }
+  if (auto v = r.integer("jobs", 1, 64)) drill.jobs = static_cast<int>(*v);
+  r.finish();
 }
 
 std::string render_problems(const std::vector<Problem>& problems) {
@@ -749,6 +881,9 @@ Result<Config> parse_config(std::string_view text, const fs::path& file, const L
       });
       if (const auto* probe = r.node("probe")) read_probe(ctx, *probe, config.probe);
       if (const auto* agent = r.node("agent")) read_agent(ctx, *agent, config.agent);
+      if (const auto* repo = r.node("repository")) read_repository(ctx, *repo, config.repository);
+      if (const auto* backup = r.node("backup")) read_backup_defaults(ctx, *backup, config.backup);
+      if (const auto* drill = r.node("drill")) read_drill(ctx, *drill, config.drill);
       std::set<std::string> notify_names;
       read_list(ctx, r, "notify", [&](const YAML::Node& n, std::size_t i) {
         read_notify(ctx, n, i, config, notify_names);

@@ -16,6 +16,16 @@ std::string state_text(const StateConfig& state) {
   return state.is_postgres() ? redact::dsn(state.postgres_dsn.reveal()) : state.sqlite_path;
 }
 
+nlohmann::ordered_json retention_json(const RetentionPolicy& r) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  if (r.keep_last) j["keep_last"] = r.keep_last;
+  if (r.keep_daily) j["keep_daily"] = r.keep_daily;
+  if (r.keep_weekly) j["keep_weekly"] = r.keep_weekly;
+  if (r.keep_monthly) j["keep_monthly"] = r.keep_monthly;
+  if (r.max_age.count()) j["max_age"] = format_duration(r.max_age);
+  return j;
+}
+
 nlohmann::ordered_json target_json(const Target& t) {
   nlohmann::ordered_json j;
   j["name"] = t.name;
@@ -36,6 +46,23 @@ nlohmann::ordered_json target_json(const Target& t) {
   if (!t.tls.key_file.empty()) tls["key_file"] = t.tls.key_file;
   if (t.tls.verify_server_cert) tls["verify_server_cert"] = *t.tls.verify_server_cert;
   if (!tls.empty()) j["tls"] = tls;
+  nlohmann::ordered_json backup = nlohmann::ordered_json::object();
+  if (!t.backup.method.empty()) backup["method"] = t.backup.method;
+  if (!t.backup.databases.empty()) backup["databases"] = t.backup.databases;
+  if (!t.backup.fingerprint.empty()) backup["fingerprint"] = t.backup.fingerprint;
+  if (t.backup.retention) backup["retention"] = retention_json(*t.backup.retention);
+  if (!backup.empty()) j["backup"] = backup;
+  if (!t.canaries.empty()) {
+    j["canaries"] = nlohmann::ordered_json::array();
+    for (const auto& c : t.canaries) {
+      nlohmann::ordered_json cj;
+      cj["name"] = c.name;
+      if (!c.database.empty()) cj["database"] = c.database;
+      cj["sql"] = c.sql;
+      cj["expect"] = c.expect;
+      j["canaries"].push_back(cj);
+    }
+  }
   return j;
 }
 
@@ -53,6 +80,27 @@ nlohmann::ordered_json config_json(const Config& c) {
                 {"duration_buckets", c.probe.duration_buckets}};
   j["agent"] = {{"listen", c.agent.listen},
                 {"probe_interval", format_duration(c.agent.probe_interval)}};
+  if (!c.repository.path.empty()) {
+    nlohmann::ordered_json repo;
+    repo["path"] = c.repository.path;
+    repo["compression"] = {{"level", c.repository.compression_level},
+                           {"threads", c.repository.compression_threads}};
+    if (!c.repository.encryption_key.empty()) {
+      repo["encryption_key"] = std::string(c.repository.encryption_key.redacted());
+    }
+    repo["lock_lease"] = format_duration(c.repository.lock_lease);
+    j["repository"] = repo;
+  }
+  j["backup"] = {{"fingerprint", c.backup.fingerprint},
+                 {"checkpoint", c.backup.checkpoint},
+                 {"timeout", format_duration(c.backup.timeout)},
+                 {"retention", retention_json(c.backup.retention)}};
+  nlohmann::ordered_json drill;
+  if (!c.drill.run_as.empty()) drill["run_as"] = c.drill.run_as;
+  if (!c.drill.base_dir.empty()) drill["base_dir"] = c.drill.base_dir;
+  drill["timeout"] = format_duration(c.drill.timeout);
+  drill["jobs"] = c.drill.jobs;
+  j["drill"] = drill;
   j["notify"] = nlohmann::ordered_json::array();
   for (const auto& n : c.notify) {
     j["notify"].push_back({{"name", n.name},
@@ -111,8 +159,9 @@ std::string to_yaml(const Config& config) {
   j.erase("file");
   YAML::Emitter out;
   out << YAML::BeginMap;
-  for (const char* key : {"state", "targets", "probe", "agent", "notify"}) {
-    if (j[key].is_array() && j[key].empty()) continue;
+  for (const char* key :
+       {"state", "targets", "repository", "backup", "drill", "probe", "agent", "notify"}) {
+    if (!j.contains(key) || (j[key].is_array() && j[key].empty())) continue;
     out << YAML::Key << key << YAML::Value;
     emit(out, j[key]);
   }

@@ -3,6 +3,7 @@
 
 #include "core/uri.hpp"
 #include "engine/engine.hpp"
+#include "engine/postgres/postgres_backup.hpp"
 #include "engine/postgres/postgres_probe.hpp"
 #include "engine/postgres/postgres_session.hpp"
 
@@ -29,6 +30,8 @@ class PostgresEngine final : public Engine {
   }
 
   const HealthProbe* health_probe() const override { return &postgres::health_probe(); }
+  const BackupDriver* backup_driver() const override { return &postgres::backup_driver(); }
+  const RestoreTarget* restore_target() const override { return &postgres::restore_target(); }
 
   std::vector<CapabilityStatus> capabilities() const override {
     return {
@@ -49,6 +52,17 @@ class PostgresEngine final : public Engine {
          .live_tested = false,
          .note = "unnamed statements and SET LOCAL only; pgbouncer is not installed here"},
         {.capability = "HealthProbe", .implemented = true, .live_tested = true},
+        {.capability = "BackupDriver",
+         .variant = "logical",
+         .implemented = true,
+         .live_tested = true,
+         .note = "pg_dump -Fc in an exported snapshot, with its fingerprint"},
+        {.capability = "BackupDriver",
+         .variant = "physical",
+         .implemented = true,
+         .live_tested = true,
+         .note = "pg_basebackup -Ft -X fetch, WAL held by a temporary slot"},
+        {.capability = "RestoreTarget", .implemented = true, .live_tested = true},
         {.capability = "HealthProbe",
          .variant = "PostgreSQL 17+",
          .implemented = true,

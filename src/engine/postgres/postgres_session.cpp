@@ -626,6 +626,8 @@ Result<std::unique_ptr<PostgresSession>> connect(const config::Target& target,
     if (!target.password.empty()) params.emplace_back("password", target.password.reveal());
     if (!target.database.empty()) params.emplace_back("dbname", target.database);
   }
+  // A later dbname is a plain name and overrides the one above.
+  if (!options.database.empty()) params.emplace_back("dbname", options.database);
   std::vector<const char*> keywords, values;
   for (const auto& [k, v] : params) {
     keywords.push_back(k);

@@ -2,6 +2,7 @@
 #include <fstream>
 
 #include "engine/engine.hpp"
+#include "engine/sqlite/sqlite_backup.hpp"
 #include "engine/sqlite/sqlite_session.hpp"
 
 namespace dbops::engine::sqlite {
@@ -71,9 +72,18 @@ class SqliteEngine final : public Engine {
     return &probe;
   }
 
+  const BackupDriver* backup_driver() const override { return &sqlite::backup_driver(); }
+  const RestoreTarget* restore_target() const override { return &sqlite::restore_target(); }
+
   std::vector<CapabilityStatus> capabilities() const override {
     return {{.capability = "connect", .implemented = true, .live_tested = true},
-            {.capability = "HealthProbe", .implemented = true, .live_tested = true}};
+            {.capability = "HealthProbe", .implemented = true, .live_tested = true},
+            {.capability = "BackupDriver",
+             .variant = "file",
+             .implemented = true,
+             .live_tested = true,
+             .note = "online backup API"},
+            {.capability = "RestoreTarget", .implemented = true, .live_tested = true}};
   }
 
   Result<Environment> client_environment(const config::Target& t) const override {
