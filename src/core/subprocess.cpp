@@ -24,7 +24,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr std::size_t kChunkSize = 64 * 1024;
+constexpr std::size_t kChunkSize = 256 * 1024;
+// Streamed stdout and stdin pipes get this capacity (best effort; the default
+// is 64 KiB), so that a fast producer such as pg_basebackup blocks less often
+// and each read moves more.
+constexpr int kStreamPipeSize = 1 << 20;
 constexpr std::chrono::milliseconds kCancelPollInterval{50};
 constexpr std::chrono::milliseconds kMaxExitPollInterval{50};
 
@@ -187,10 +191,14 @@ Status Runner::spawn() {
   if (options_.stdin_data || options_.stdin_source) {
     DBOPS_ASSIGN(in_pipe, make_pipe(/*parent_reads=*/false, what));
     spec.stdin_fd = in_pipe->read.get();
+    if (options_.stdin_source) (void)::fcntl(in_pipe->write.get(), F_SETPIPE_SZ, kStreamPipeSize);
   }
   if (options_.stdout_sink.kind() != OutputSink::Kind::kDiscard) {
     DBOPS_ASSIGN(out_pipe, make_pipe(/*parent_reads=*/true, what));
     spec.stdout_fd = out_pipe->write.get();
+    if (options_.stdout_sink.kind() == OutputSink::Kind::kCallback) {
+      (void)::fcntl(out_pipe->read.get(), F_SETPIPE_SZ, kStreamPipeSize);
+    }
   }
   if (options_.stderr_sink.kind() != OutputSink::Kind::kDiscard) {
     DBOPS_ASSIGN(err_pipe, make_pipe(/*parent_reads=*/true, what));

@@ -19,7 +19,10 @@ class Channel {
     std::unique_lock lock(mu_);
     while (!bytes.empty()) {
       can_push_.wait(lock, [&] { return closed_ || size_ < kCapacity; });
-      if (closed_) return fail(ErrorCode::kIo, "the receiving program stopped reading");
+      if (closed_) {
+        refused_ = true;
+        return fail(ErrorCode::kIo, "the receiving program stopped reading");
+      }
       const std::size_t n = std::min(bytes.size(), kCapacity - size_);
       chunks_.emplace_back(bytes.substr(0, n));
       size_ += n;
@@ -71,6 +74,11 @@ class Channel {
     std::lock_guard lock(mu_);
     return producer_status_;
   }
+  // The producer failed only because the child had gone.
+  bool refused() {
+    std::lock_guard lock(mu_);
+    return refused_;
+  }
 
  private:
   std::mutex mu_;
@@ -80,6 +88,7 @@ class Channel {
   std::size_t size_ = 0;
   bool done_ = false;
   bool closed_ = false;
+  bool refused_ = false;
   Status producer_status_ = ok();
 };
 
@@ -102,7 +111,7 @@ Result<ProcessResult> run_process_fed(ProcessOptions options,
     if (auto st = channel.producer_status(); !st) return std::unexpected(st.error());
     return result;
   }
-  if (result->succeeded()) {
+  if (result->succeeded() && !channel.refused()) {
     if (auto st = channel.producer_status(); !st) return std::unexpected(st.error());
   }
   return result;

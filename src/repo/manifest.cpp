@@ -26,7 +26,7 @@ json object_to_json(const ObjectEntry& o) {
   j["content"] = o.content;
   j["plain_size"] = o.plain_size;
   j["stored_size"] = o.stored_size;
-  j["plain_sha256"] = o.plain_sha256;
+  j["plain_list_sha256"] = o.plain_list_sha256;
   j["stored_sha256"] = o.stored_sha256;
   j["chunk_size"] = o.chunk_size;
   j["plain_chunks"] = o.plain_chunks;
@@ -175,7 +175,7 @@ Result<ObjectEntry> read_object_entry(const json& j, const Reader& r) {
   DBOPS_TRY(r.get(j, "content", o.content, false));
   DBOPS_TRY(r.get(j, "plain_size", o.plain_size, true));
   DBOPS_TRY(r.get(j, "stored_size", o.stored_size, true));
-  DBOPS_TRY(r.get(j, "plain_sha256", o.plain_sha256, true));
+  DBOPS_TRY(r.get(j, "plain_list_sha256", o.plain_list_sha256, true));
   DBOPS_TRY(r.get(j, "stored_sha256", o.stored_sha256, true));
   DBOPS_TRY(r.get(j, "chunk_size", o.chunk_size, true));
   DBOPS_TRY(r.get(j, "plain_chunks", o.plain_chunks, true));
@@ -188,7 +188,8 @@ Result<ObjectEntry> read_object_entry(const json& j, const Reader& r) {
   if (o.name.empty() || o.name.find('/') != std::string::npos || !validate_key(o.name)) {
     return r.bad("name", "\"" + o.name + "\" is not a valid object name");
   }
-  if (!internal::is_hex(o.plain_sha256, 64)) return r.bad("plain_sha256", "expected 64 hex digits");
+  if (!internal::is_hex(o.plain_list_sha256, 64))
+    return r.bad("plain_list_sha256", "expected 64 hex digits");
   if (!internal::is_hex(o.stored_sha256, 64)) {
     return r.bad("stored_sha256", "expected 64 hex digits");
   }

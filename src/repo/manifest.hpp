@@ -29,7 +29,9 @@ struct ObjectEntry {
   std::string content;  // what the plaintext is: "pg_dump custom", "tar", "sqlite" ...
   std::uint64_t plain_size = 0;
   std::uint64_t stored_size = 0;
-  std::string plain_sha256;   // hex
+  // SHA-256 (hex) of the list of plain_chunks, one lowercase hex digest and a
+  // newline each: `split -b 4M --filter="sha256sum | cut -c1-64" FILE | sha256sum`.
+  std::string plain_list_sha256;
   std::string stored_sha256;  // hex
   std::uint64_t chunk_size = 0;
   std::vector<std::string> plain_chunks;   // SHA-256 (hex) per chunk of plaintext

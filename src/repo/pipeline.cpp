@@ -76,17 +76,21 @@ class Sha256 {
   EVP_MD_CTX* ctx_;
 };
 
-// SHA-256 of a whole stream and of each chunk of it.
+// SHA-256 of each chunk of a stream, and of the whole: either of the stream's
+// bytes, or (list mode, for plaintext) of the list of chunk digests, one
+// lowercase hex digest and a newline per chunk, which costs no second pass
+// over the data.
 class ChunkedHash {
  public:
-  explicit ChunkedHash(std::uint64_t chunk_size) : chunk_size_(chunk_size) {}
+  explicit ChunkedHash(std::uint64_t chunk_size, bool list_mode = false)
+      : chunk_size_(chunk_size), list_mode_(list_mode) {}
 
   bool valid() const { return whole_.valid() && chunk_.valid(); }
 
   // Calls on_chunk(index, begin, end, hex) for every chunk completed.
   template <typename OnChunk>
   Status update(std::string_view data, OnChunk&& on_chunk) {
-    whole_.update(data.data(), data.size());
+    if (!list_mode_) whole_.update(data.data(), data.size());
     while (!data.empty()) {
       std::size_t take =
           static_cast<std::size_t>(std::min<std::uint64_t>(data.size(), chunk_size_ - fill_));
@@ -114,6 +118,10 @@ class ChunkedHash {
   Status close_chunk(OnChunk& on_chunk) {
     std::string hex = chunk_.hex_final();
     chunk_.reset();
+    if (list_mode_) {
+      whole_.update(hex.data(), hex.size());
+      whole_.update("\n", 1);
+    }
     std::uint64_t end = total_;
     std::uint64_t begin = end - fill_;
     fill_ = 0;
@@ -121,6 +129,7 @@ class ChunkedHash {
   }
 
   std::uint64_t chunk_size_;
+  bool list_mode_;
   std::uint64_t fill_ = 0;
   std::uint64_t total_ = 0;
   std::size_t index_ = 0;
@@ -162,6 +171,94 @@ auto collect(std::vector<std::string>& out) {
   };
 }
 
+// Hashes the plaintext (whole and per chunk) on its own thread, so that the
+// two SHA-256 passes overlap with compression and with the producer (a
+// pg_basebackup or pg_dump feeding us) instead of stalling them.
+class BackgroundHash {
+ public:
+  static constexpr std::size_t kMaxQueued = std::size_t{16} << 20;
+
+  BackgroundHash() : hash_(kChunkSize, /*list_mode=*/true) {
+    worker_ = std::thread([this] { run(); });
+  }
+  ~BackgroundHash() { stop(); }
+
+  bool valid() const { return hash_.valid(); }
+
+  // Small writes are gathered into blocks of kBlock before they are queued.
+  void push(std::string_view data) {
+    if (data.empty()) return;
+    if (pending_.capacity() < kBlock) pending_.reserve(kBlock);
+    pending_.append(data);
+    if (pending_.size() >= kBlock) flush_pending();
+  }
+
+  // Waits for every queued byte, then returns the whole stream's hash and the
+  // chunks' hashes.
+  Result<std::string> finish(std::vector<std::string>& chunks) {
+    flush_pending();
+    stop();
+    DBOPS_TRY(status_);
+    auto whole = hash_.finish(collect(chunks_));
+    chunks = std::move(chunks_);
+    return whole;
+  }
+
+ private:
+  static constexpr std::size_t kBlock = std::size_t{1} << 20;
+
+  void flush_pending() {
+    if (pending_.empty()) return;
+    std::string data = std::move(pending_);
+    pending_ = std::string();
+    std::unique_lock lock(mu_);
+    room_.wait(lock, [&] { return queued_ < kMaxQueued; });
+    queued_ += data.size();
+    queue_.push_back(std::move(data));
+    work_.notify_one();
+  }
+
+  void stop() {
+    {
+      std::lock_guard lock(mu_);
+      if (done_) return;
+      done_ = true;
+      work_.notify_one();
+    }
+    if (worker_.joinable()) worker_.join();
+  }
+
+  void run() {
+    while (true) {
+      std::string data;
+      {
+        std::unique_lock lock(mu_);
+        work_.wait(lock, [&] { return done_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        data = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      if (status_) status_ = hash_.update(data, collect(chunks_));
+      {
+        std::lock_guard lock(mu_);
+        queued_ -= data.size();
+        room_.notify_one();
+      }
+    }
+  }
+
+  ChunkedHash hash_;
+  std::vector<std::string> chunks_;
+  Status status_ = ok();
+  std::mutex mu_;
+  std::condition_variable work_, room_;
+  std::deque<std::string> queue_;
+  std::size_t queued_ = 0;
+  bool done_ = false;
+  std::string pending_;
+  std::thread worker_;
+};
+
 class Sink final : public ObjectSink {
  public:
   Sink(std::unique_ptr<ObjectWriter> writer, std::string name, const PipelineOptions& options)
@@ -170,7 +267,6 @@ class Sink final : public ObjectSink {
         level_(options.zstd_level),
         encrypted_(options.key.has_value()),
         key_id_(encrypted_ ? key_id(*options.key) : std::string()),
-        plain_(kChunkSize),
         stored_(kChunkSize) {}
 
   ~Sink() override {
@@ -223,9 +319,7 @@ class Sink final : public ObjectSink {
 
   Status write(std::string_view plain) override {
     DBOPS_TRY(usable());
-    if (auto hashed = plain_.update(plain, collect(plain_chunks_)); !hashed) {
-      return failed_with(hashed);
-    }
+    plain_.push(plain);
     plain_bytes_ += plain.size();
     ZSTD_inBuffer in{plain.data(), plain.size(), 0};
     while (in.pos < in.size) {
@@ -270,12 +364,12 @@ class Sink final : public ObjectSink {
     entry.plain_size = plain_bytes_;
     entry.stored_size = stored_bytes_;
     entry.chunk_size = kChunkSize;
-    auto plain_hash = plain_.finish(collect(plain_chunks_));
+    auto plain_hash = plain_.finish(plain_chunks_);
     auto stored_hash = stored_.finish(collect(stored_chunks_));
     if (!plain_hash || !stored_hash) {
       return failed_with(fail(ErrorCode::kInternal, "object " + name_ + ": hashing failed"));
     }
-    entry.plain_sha256 = std::move(*plain_hash);
+    entry.plain_list_sha256 = std::move(*plain_hash);
     entry.stored_sha256 = std::move(*stored_hash);
     entry.plain_chunks = std::move(plain_chunks_);
     entry.stored_chunks = std::move(stored_chunks_);
@@ -354,7 +448,7 @@ class Sink final : public ObjectSink {
   std::vector<char> zbuf_;  // compressed bytes; when encrypting, one message
   std::size_t zfill_ = 0;
   std::vector<char> cipher_;  // length prefix + ciphertext of one message
-  ChunkedHash plain_;
+  BackgroundHash plain_;
   ChunkedHash stored_;
   std::vector<std::string> plain_chunks_;
   std::vector<std::string> stored_chunks_;
@@ -507,7 +601,7 @@ class ReadPipeline {
  public:
   ReadPipeline(const ObjectEntry& entry,
                const std::function<Status(std::string_view plain)>& consume)
-      : entry_(entry), consume_(consume), plain_(entry.chunk_size) {}
+      : entry_(entry), consume_(consume), plain_(entry.chunk_size, /*list_mode=*/true) {}
 
   ReadPipeline(const ReadPipeline&) = delete;
   ReadPipeline& operator=(const ReadPipeline&) = delete;
@@ -705,7 +799,8 @@ class ReadPipeline {
       return corrupt("the plaintext has " + std::to_string(plain_.chunks()) +
                      " chunks, the manifest records " + std::to_string(entry_.plain_chunks.size()));
     }
-    if (whole != entry_.plain_sha256) return corrupt("the plaintext does not match its checksum");
+    if (whole != entry_.plain_list_sha256)
+      return corrupt("the plaintext does not match its checksum");
     return ok();
   }
 

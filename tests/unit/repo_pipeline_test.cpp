@@ -128,12 +128,15 @@ TEST_P(RepoPipelineRoundTripTest, RoundTrip) {
   EXPECT_EQ(entry->stored_chunks.size(), (stored.size() + kChunkSize - 1) / kChunkSize);
   EXPECT_EQ(entry->compression, "zstd");
   EXPECT_EQ(entry->compression_level, 3);
-  if (data.size() <= kChunkSize) {
-    EXPECT_EQ(entry->plain_sha256, sha256_of(data));
-    if (!data.empty()) {
-      EXPECT_EQ(entry->plain_chunks[0], entry->plain_sha256);
-    }
+  // Each chunk's digest is that of its bytes; the list digest is that of the
+  // digests, one per line (what `split --filter=sha256sum` gives).
+  std::string list;
+  for (std::size_t i = 0; i < entry->plain_chunks.size(); ++i) {
+    EXPECT_EQ(entry->plain_chunks[i],
+              sha256_of(std::string_view(data).substr(i * kChunkSize, kChunkSize)));
+    list += entry->plain_chunks[i] + "\n";
   }
+  EXPECT_EQ(entry->plain_list_sha256, sha256_of(list));
   EXPECT_EQ(entry->stored_sha256, sha256_of(stored));
   if (!stored.empty()) {
     EXPECT_EQ(entry->stored_chunks[0], sha256_of(std::string_view(stored).substr(0, kChunkSize)));
@@ -176,12 +179,13 @@ INSTANTIATE_TEST_SUITE_P(
 TEST_F(RepoPipelineTest, KnownDigests) {
   auto empty = store("t/empty", "", {});
   ASSERT_TRUE(empty);
-  EXPECT_EQ(empty->plain_sha256,
+  EXPECT_EQ(empty->plain_list_sha256,
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   EXPECT_TRUE(empty->plain_chunks.empty());
   auto one = store("t/one", "a", {});
   ASSERT_TRUE(one);
-  EXPECT_EQ(one->plain_sha256, "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb");
+  EXPECT_EQ(one->plain_list_sha256,
+            sha256_of("ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb\n"));
   EXPECT_EQ(
       one->plain_chunks,
       std::vector<std::string>{"ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb"});
@@ -323,7 +327,7 @@ TEST_F(RepoPipelineTest, PlaintextChunkMismatch) {
             "object obj: plaintext chunk 1 (bytes 4194304..4194314) does not match its checksum");
 
   forged = *entry;
-  forged.plain_sha256 = std::string(64, '0');
+  forged.plain_list_sha256 = std::string(64, '0');
   st = read_object(*storage_, "t/obj", forged, std::nullopt, nullptr);
   ASSERT_FALSE(st);
   EXPECT_EQ(st.error().message, "object obj: the plaintext does not match its checksum");

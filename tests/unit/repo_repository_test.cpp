@@ -35,7 +35,7 @@ ObjectEntry sample_entry(std::string name) {
   o.content = "pg_dump custom";
   o.plain_size = 5;
   o.stored_size = 18;
-  o.plain_sha256 = std::string(64, 'a');
+  o.plain_list_sha256 = std::string(64, 'a');
   o.stored_sha256 = std::string(64, 'b');
   o.chunk_size = 4 << 20;
   o.plain_chunks = {std::string(64, 'c')};
@@ -146,8 +146,8 @@ TEST(RepoManifestTest, StrictReading) {
                  "objects[0].plain_size");
   expect_corrupt(parse_edited([](auto& j) { j["objects"][0].erase("stored_sha256"); }),
                  "objects[0].stored_sha256: missing");
-  expect_corrupt(parse_edited([](auto& j) { j["objects"][0]["plain_sha256"] = "abc"; }),
-                 "objects[0].plain_sha256");
+  expect_corrupt(parse_edited([](auto& j) { j["objects"][0]["plain_list_sha256"] = "abc"; }),
+                 "objects[0].plain_list_sha256");
   expect_corrupt(
       parse_edited([](auto& j) { j["objects"][0]["plain_chunks"] = nlohmann::json::array(); }),
       "objects[0].plain_chunks");

@@ -23,6 +23,9 @@ using SteadyClock = std::chrono::steady_clock;
 repo::ProgressFn progress_to(const runtime::JobContext& ctx) {
   return [&ctx](std::string_view phase, std::uint64_t done, std::uint64_t total,
                 std::string_view note) {
+    // Phases such as a checkpoint wait also reach the log, for runs without a
+    // terminal.
+    if (!note.empty()) log::info(std::string(note), {{"phase", std::string(phase)}});
     ctx.progress(runtime::Progress{
         .phase = std::string(phase), .done = done, .total = total, .note = std::string(note)});
   };

@@ -52,6 +52,15 @@ std::vector<PruneDecision> plan_prune(const std::vector<repo::BackupListing>& ba
     return backups[i].manifest ? backups[i].manifest->finished_at
                                : std::chrono::system_clock::time_point{};
   };
+  // With max_age alone, everything younger stays.
+  const bool keep_rules =
+      policy.keep_last || policy.keep_daily || policy.keep_weekly || policy.keep_monthly;
+  if (!keep_rules) {
+    for (auto& d : out) {
+      d.keep = true;
+      d.reason = "younger than max_age";
+    }
+  }
   // Newest first.
   int kept_last = 0;
   std::map<char, std::set<std::string>> periods;
