@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <random>
 #include <regex>
 #include <thread>
 
@@ -293,7 +294,9 @@ class PostgresBackupDriver final : public BackupDriver {
     // A temporary slot of this session keeps every WAL segment from now on
     // until the backup has fetched it; it goes away with the session, also
     // when dbops dies.
-    const std::string slot = "dbops_backup_" + std::to_string(getpid());
+    // Unique per backup: several backups of one cluster may run at once.
+    const std::string slot =
+        "dbops_backup_" + std::to_string(getpid()) + "_" + std::to_string(std::random_device{}());
     if (auto st = session->query("SELECT pg_create_physical_replication_slot($1, true, true)",
                                  std::vector<Param>{slot});
         !st) {
