@@ -106,6 +106,7 @@ std::vector<DatabaseFingerprint> to_manifest(const std::vector<engine::DatabaseF
     DatabaseFingerprint d;
     d.database = fp.database;
     d.mode = std::string(engine::fingerprint_mode_name(fp.mode));
+    d.approximate = fp.approximate;
     for (const auto& t : fp.tables) {
       char hex[17];
       std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(t.hash));
@@ -121,6 +122,7 @@ engine::DatabaseFingerprint from_manifest(const DatabaseFingerprint& fp) {
   engine::DatabaseFingerprint out;
   out.database = fp.database;
   out.mode = engine::parse_fingerprint_mode(fp.mode).value_or(engine::FingerprintMode::kFull);
+  out.approximate = fp.approximate;
   for (const auto& t : fp.tables) {
     engine::TableFingerprint e{.table = t.table, .rows = t.rows, .sampled = t.sampled};
     std::from_chars(t.hash.data(), t.hash.data() + t.hash.size(), e.hash, 16);

@@ -44,7 +44,10 @@ json fingerprint_to_json(const DatabaseFingerprint& d) {
     tables.push_back(
         json{{"table", t.table}, {"rows", t.rows}, {"hash", t.hash}, {"sampled", t.sampled}});
   }
-  return json{{"database", d.database}, {"mode", d.mode}, {"tables", std::move(tables)}};
+  json out{{"database", d.database}, {"mode", d.mode}};
+  if (d.approximate) out["approximate"] = true;
+  out["tables"] = std::move(tables);
+  return out;
 }
 
 // Strict reading: every problem is kCorrupt naming the field's path.
@@ -228,6 +231,7 @@ Result<DatabaseFingerprint> read_fingerprint(const json& j, const Reader& r) {
   DatabaseFingerprint d;
   DBOPS_TRY(r.get(j, "database", d.database, true));
   DBOPS_TRY(r.get(j, "mode", d.mode, true));
+  DBOPS_TRY(r.get(j, "approximate", d.approximate, false));
   DBOPS_ASSIGN(const json* tables, r.array(j, "tables", true));
   for (std::size_t i = 0; i < tables->size(); ++i) {
     const json& t = (*tables)[i];

@@ -53,6 +53,8 @@ struct TableFingerprint {
 struct DatabaseFingerprint {
   std::string database;
   std::string mode;  // "full" | "sampled"
+  // Not taken in the backup's own snapshot; drills report, not fail, on it.
+  bool approximate = false;
   std::vector<TableFingerprint> tables;
 };
 

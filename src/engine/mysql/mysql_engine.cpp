@@ -2,6 +2,7 @@
 #include <filesystem>
 
 #include "engine/engine.hpp"
+#include "engine/mysql/mysql_backup.hpp"
 #include "engine/mysql/mysql_dialect.hpp"
 #include "engine/mysql/mysql_probe.hpp"
 #include "engine/mysql/mysql_session.hpp"
@@ -56,6 +57,8 @@ class MysqlEngine final : public Engine {
   }
 
   const HealthProbe* health_probe() const override { return &probe_; }
+  const BackupDriver* backup_driver() const override { return &mysql::backup_driver(); }
+  const RestoreTarget* restore_target() const override { return &mysql::restore_target(); }
 
   std::vector<CapabilityStatus> capabilities() const override {
     const Dialect mariadb = dialect_for("10.11.0-MariaDB");
@@ -95,6 +98,18 @@ class MysqlEngine final : public Engine {
          .implemented = true,
          .live_tested = mysql57.live_tested,
          .note = "SHOW SLAVE STATUS (before 8.0.22); version selection unit-tested only"},
+        {.capability = "BackupDriver",
+         .variant = "logical",
+         .implemented = true,
+         .live_tested = true,
+         .note = "mariadb-dump --single-transaction with the binlog and GTID position; fingerprint "
+                 "exact when its snapshot has the dump's binlog position, else marked approximate"},
+        {.capability = "BackupDriver",
+         .variant = "physical (mariabackup)",
+         .implemented = false,
+         .live_tested = false,
+         .note = "mariadb-backup is not packaged on this machine's set-up yet"},
+        {.capability = "RestoreTarget", .implemented = true, .live_tested = true},
     };
   }
 
