@@ -149,19 +149,46 @@ TEST_F(BackupMariadb, KilledDuringTheStreamLeavesNothingListed) {
   EXPECT_TRUE(all[0]["complete"].get<bool>());
 }
 
+TEST_F(BackupMariadb, TheDocumentedGrantsAreEnough) {
+  auto& db = shared_mariadb();
+  must(mariadb(db,
+               "CREATE DATABASE granted; CREATE TABLE granted.t (id INT PRIMARY KEY, v INT) "
+               "ENGINE=InnoDB; INSERT INTO granted.t VALUES (1, 1), (2, 2); "
+               "CREATE TRIGGER granted.tr BEFORE INSERT ON granted.t FOR EACH ROW SET NEW.v = "
+               "NEW.v; CREATE VIEW granted.vw AS SELECT id FROM granted.t; "
+               "CREATE USER 'dbops_backup'@'127.0.0.1' IDENTIFIED BY 'least-priv-1'; "
+               "GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES, RELOAD, BINLOG MONITOR, "
+               "PROCESS ON *.* TO 'dbops_backup'@'127.0.0.1';"));
+  std::ofstream(dir_.path() / "dbops.yaml", std::ios::trunc)
+      << "state: state.db\nrepository:\n  path: ./repo\ntargets:\n  - name: maria\n"
+         "    engine: mysql\n    host: 127.0.0.1\n    port: "
+      << db.port() << "\n    user: dbops_backup\n    password: ${env:MARIA_PW}\n"
+      << "    database: granted\n";
+  const std::vector<std::pair<std::string, std::string>> lenv = {{"MARIA_PW", "least-priv-1"}};
+  auto r = run_dbops({"--output", "json", "backup", "run"}, dir_.path(), lenv);
+  ASSERT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
+  r = run_dbops({"drill"}, dir_.path(), lenv);
+  EXPECT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
+  must(mariadb(db, "DROP USER 'dbops_backup'@'127.0.0.1'"));
+}
+
 TEST_F(BackupMariadb, WithABinaryLogTheFingerprintIsExactAndThePositionRecorded) {
   auto pair = engine::launcher::start_mariadb_replicated();
   ASSERT_TRUE(pair) << pair.error().to_string();
   auto& primary = *pair->primary;
   must(mariadb(primary,
                "CREATE DATABASE gt; CREATE TABLE gt.t (id INT PRIMARY KEY, v INT) ENGINE=InnoDB; "
-               "INSERT INTO gt.t VALUES (1, 1), (2, 2), (3, 3);"));
+               "INSERT INTO gt.t VALUES (1, 1), (2, 2), (3, 3); "
+               // The documented grants, with the binary log on.
+               "CREATE USER 'dbops_backup'@'127.0.0.1' IDENTIFIED BY 'least-priv-2'; "
+               "GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES, RELOAD, BINLOG MONITOR, "
+               "PROCESS ON *.* TO 'dbops_backup'@'127.0.0.1';"));
   std::ofstream(dir_.path() / "dbops.yaml", std::ios::trunc)
       << "state: state.db\nrepository:\n  path: ./repo\ntargets:\n  - name: maria\n"
          "    engine: mysql\n    host: 127.0.0.1\n    port: "
-      << primary.port() << "\n    user: root\n    password: ${env:MARIA_PW}\n    database: gt\n";
-  const std::vector<std::pair<std::string, std::string>> penv = {
-      {"MARIA_PW", primary.superuser_password().reveal()}};
+      << primary.port()
+      << "\n    user: dbops_backup\n    password: ${env:MARIA_PW}\n    database: gt\n";
+  const std::vector<std::pair<std::string, std::string>> penv = {{"MARIA_PW", "least-priv-2"}};
   auto r = run_dbops({"--output", "json", "backup", "run"}, dir_.path(), penv);
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
   const std::string id = backup_id(json::parse(r.stdout_text));

@@ -108,7 +108,7 @@ class MysqlEngine final : public Engine {
          .variant = "physical (mariabackup)",
          .implemented = false,
          .live_tested = false,
-         .note = "mariadb-backup is not packaged on this machine's set-up yet"},
+         .note = "mariabackup --stream=xbstream: not implemented yet"},
         {.capability = "RestoreTarget", .implemented = true, .live_tested = true},
     };
   }
