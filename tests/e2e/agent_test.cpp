@@ -37,6 +37,8 @@ class Agent : public ::testing::Test {
     ASSERT_TRUE(db) << db.error().to_string();
     ASSERT_TRUE((*db)->exec("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1)"));
     dir_.write("dbops.yaml", R"(state: ./state.db
+repository:
+  path: ./repo
 agent:
   probe_interval: 1s
 probe:
@@ -45,6 +47,13 @@ targets:
   - {name: local, engine: sqlite, path: ./local.db}
   - {name: gone, engine: redis, host: 127.0.0.1, port: 9}
 )");
+    // A backup and a drill run from "cron": the agent's gauges come from the
+    // store, so they show up too.
+    for (const auto& args : {std::vector<std::string>{"backup", "run", "--target", "local"},
+                             std::vector<std::string>{"drill", "--target", "local"}}) {
+      const auto r = run_dbops(args, dir_.path());
+      ASSERT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
+    }
     BackgroundOptions options;
     options.argv = {dbops_binary(), "--config", (dir_ / "dbops.yaml").string(),
                     "agent",        "--listen", "127.0.0.1:0"};
@@ -103,6 +112,13 @@ TEST_F(Agent, MetricsPassPromtoolAndPrometheusScrapesThem) {
       metrics.find(
           "dbops_probe_duration_seconds_bucket{target=\"local\",engine=\"sqlite\",le=\"+Inf\"}"),
       std::string::npos);
+  for (const char* series : {"dbops_backup_last_success_timestamp_seconds{target=\"local\"}",
+                             "dbops_backup_size_bytes{target=\"local\"}",
+                             "dbops_backup_failures_total{target=\"gone\"} 0",
+                             "dbops_drill_rto_seconds{target=\"local\"}",
+                             "dbops_drill_last_success_timestamp_seconds{target=\"local\"}"}) {
+    EXPECT_NE(metrics.find(series), std::string::npos) << series << "\n" << metrics;
+  }
 
   // promtool's own checks of the exposition.
   ProcessOptions promtool;
