@@ -55,6 +55,9 @@ struct Options {
   std::chrono::milliseconds start_timeout{60'000};
   // Extra settings appended to the generated server configuration.
   std::vector<std::pair<std::string, std::string>> settings;
+  // Redis: an RDB file the server loads at start (copied in as its
+  // dump.rdb; the instance still never saves).
+  std::filesystem::path redis_rdb;
 };
 
 class Instance {

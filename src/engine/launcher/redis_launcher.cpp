@@ -107,6 +107,13 @@ Result<std::unique_ptr<LaunchedInstance>> start_instance(const Options& options,
     return fail(ErrorCode::kIo, "redis: create " + instance->data_dir().string() + ": " +
                                     (ec ? ec.message() : "exists"));
   }
+  if (!options.redis_rdb.empty()) {
+    fs::copy_file(options.redis_rdb, instance->data_dir() / "dump.rdb", ec);
+    if (ec) {
+      return fail(ErrorCode::kIo,
+                  "redis: copy " + options.redis_rdb.string() + ": " + ec.message());
+    }
+  }
   DBOPS_TRY(chown_tree(instance->data_dir(), as));
 
   const fs::path conf_path = instance->directory() / "redis.conf";

@@ -1,6 +1,7 @@
 // Redis, through hiredis 0.14's non-blocking API (see redis_session.hpp).
 #include "core/uri.hpp"
 #include "engine/engine.hpp"
+#include "engine/redis/redis_backup.hpp"
 #include "engine/redis/redis_probe.hpp"
 #include "engine/redis/redis_session.hpp"
 
@@ -40,6 +41,8 @@ class RedisEngine final : public Engine {
   }
 
   const HealthProbe* health_probe() const override { return &redis::health_probe(); }
+  const BackupDriver* backup_driver() const override { return &redis::backup_driver(); }
+  const RestoreTarget* restore_target() const override { return &redis::restore_target(); }
 
   std::vector<CapabilityStatus> capabilities() const override {
     return {
@@ -53,6 +56,10 @@ class RedisEngine final : public Engine {
         {"HealthProbe", "", true, true, "one INFO round trip; a monitoring user needs only +info"},
         {"HealthProbe", "Redis < 7", true, false,
          "maxclients is not in INFO; one more round trip (CONFIG GET, +config|get)"},
+        {"BackupDriver", "rdb", true, true,
+         "redis-cli --rdb -, end marker stripped; repl-id/offset and key counts from the RDB"},
+        {"RestoreTarget", "", true, true,
+         "drills load the RDB into a throwaway redis-server; restores go to a path"},
     };
   }
 };
