@@ -28,6 +28,14 @@ constexpr std::string_view kRoleFactsSql =
     "has_function_privilege('pg_ls_waldir()', 'EXECUTE') AS ls_waldir, "
     "has_function_privilege('pg_control_checkpoint()', 'EXECUTE') AS control_checkpoint";
 
+// Reads the statistics functions directly instead of the system views built
+// on them: pg_stat_activity and pg_stat_replication each expand to joins the
+// planner has to work through on every round (the probe is planned afresh each
+// time), and pg_stat_replication walks every backend a second time.
+// pg_stat_get_activity(NULL) is walked once, pg_database is scanned once (for
+// the wraparound ages and the current database's oid, which keys the
+// pg_stat_get_db_* counters), and the replication state comes from
+// pg_stat_get_wal_senders() without the join to pg_stat_activity.
 std::string sample_sql(const RoleFacts& facts, int version_num) {
   // pg_current_wal_lsn() fails during recovery: each use sits in a CASE
   // branch that only a primary takes.
@@ -39,7 +47,26 @@ std::string sample_sql(const RoleFacts& facts, int version_num) {
   current_setting('max_connections')::bigint AS max_connections,
   pg_database_size(current_database()) AS database_size,
   extract(epoch FROM now() - pg_postmaster_start_time()) AS uptime,
-  a.*, d.*, s.*, c.*, rep.*, sl.*, px.*,
+  a.*, d.xid_age, d.mxid_age,
+  pg_stat_get_db_xact_commit(d.db) AS xact_commit,
+  pg_stat_get_db_xact_rollback(d.db) AS xact_rollback,
+  pg_stat_get_db_deadlocks(d.db) AS deadlocks,
+  pg_stat_get_db_temp_files(d.db) AS temp_files,
+  pg_stat_get_db_temp_bytes(d.db) AS temp_bytes,
+  pg_stat_get_db_blocks_fetched(d.db) - pg_stat_get_db_blocks_hit(d.db) AS blks_read,
+  pg_stat_get_db_blocks_hit(d.db) AS blks_hit,
+  pg_stat_get_db_conflict_all(d.db) AS conflicts,
+)";
+  if (version_num >= 170000) {
+    sql +=
+        "  pg_stat_get_checkpointer_num_timed() AS checkpoints_timed,\n"
+        "  pg_stat_get_checkpointer_num_requested() AS checkpoints_req,\n";
+  } else {
+    sql +=
+        "  pg_stat_get_bgwriter_timed_checkpoints() AS checkpoints_timed,\n"
+        "  pg_stat_get_bgwriter_requested_checkpoints() AS checkpoints_req,\n";
+  }
+  sql += R"(  rep.*, sl.*, px.*,
   CASE WHEN r.in_recovery
        THEN pg_wal_lsn_diff(coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), '0/0')
        ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0') END AS wal_bytes,
@@ -56,13 +83,12 @@ std::string sample_sql(const RoleFacts& facts, int version_num) {
   }
   if (facts.control_checkpoint) {
     sql += R"(,
-  (SELECT greatest(extract(epoch FROM now() - checkpoint_time), 0)
-     FROM pg_control_checkpoint()) AS checkpoint_age,
-  (SELECT timeline_id FROM pg_control_checkpoint()) AS timeline_id)";
+  greatest(extract(epoch FROM now() - cp.checkpoint_time), 0) AS checkpoint_age,
+  cp.timeline_id)";
   }
   sql += R"(
-FROM (SELECT pg_is_in_recovery() AS in_recovery) r
-CROSS JOIN (SELECT
+FROM (SELECT pg_is_in_recovery() AS in_recovery) r,
+  (SELECT
     count(*) FILTER (WHERE backend_type = 'client backend') AS connections,
     count(*) FILTER (WHERE wait_event_type = 'Lock') AS lock_waiting,
     count(*) FILTER (WHERE state IN ('idle in transaction', 'idle in transaction (aborted)'))
@@ -70,37 +96,26 @@ CROSS JOIN (SELECT
     coalesce(max(greatest(extract(epoch FROM now() - xact_start), 0))
       FILTER (WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()), 0)
       AS oldest_xact_age
-  FROM pg_stat_activity) a
-CROSS JOIN (SELECT max(age(datfrozenxid)) AS xid_age, max(mxid_age(datminmxid)) AS mxid_age
-  FROM pg_database) d
-LEFT JOIN (SELECT xact_commit, xact_rollback, deadlocks, temp_files, temp_bytes, blks_read,
-    blks_hit, conflicts
-  FROM pg_stat_database WHERE datname = current_database()) s ON true
-)";
-  if (version_num >= 170000) {
-    sql +=
-        "LEFT JOIN (SELECT num_timed AS checkpoints_timed, num_requested AS checkpoints_req "
-        "FROM pg_stat_checkpointer) c ON true\n";
-  } else {
-    sql +=
-        "LEFT JOIN (SELECT checkpoints_timed, checkpoints_req FROM pg_stat_bgwriter) c "
-        "ON true\n";
-  }
-  sql += R"(CROSS JOIN (SELECT count(*) AS replicas,
+  FROM pg_stat_get_activity(NULL)) a,
+  (SELECT max(age(datfrozenxid)) AS xid_age, max(mxid_age(datminmxid)) AS mxid_age,
+    max(oid) FILTER (WHERE datname = current_database()) AS db
+  FROM pg_database) d,
+  (SELECT count(*) AS replicas,
     max(CASE WHEN NOT pg_is_in_recovery()
              THEN greatest(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0) END)
       AS replica_lag_bytes,
     max(CASE WHEN replay_lag IS NOT NULL THEN extract(epoch FROM replay_lag)
              WHEN NOT pg_is_in_recovery() AND replay_lsn >= pg_current_wal_lsn() THEN 0 END)
       AS replica_lag_seconds
-  FROM pg_stat_replication) rep
-CROSS JOIN (SELECT count(*) AS slots, count(*) FILTER (WHERE NOT active) AS inactive_slots,
+  FROM pg_stat_get_wal_senders()) rep,
+  (SELECT count(*) AS slots, count(*) FILTER (WHERE NOT active) AS inactive_slots,
     max(CASE WHEN pg_is_in_recovery() THEN pg_wal_lsn_diff(pg_last_wal_replay_lsn(), restart_lsn)
              ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn) END) AS slot_retained_bytes
-  FROM pg_replication_slots) sl
-CROSS JOIN (SELECT count(*) AS prepared_xacts,
+  FROM pg_get_replication_slots()) sl,
+  (SELECT count(*) AS prepared_xacts,
     coalesce(max(greatest(extract(epoch FROM now() - prepared), 0)), 0) AS oldest_prepared_age
-  FROM pg_prepared_xacts) px)";
+  FROM pg_prepared_xact()) px)";
+  if (facts.control_checkpoint) sql += ",\n  pg_control_checkpoint() cp";
   return sql;
 }
 
