@@ -4,6 +4,7 @@
 // primary that archives writes nothing to its archive; kill -9 at named fault
 // points leaves nothing listed and the next run succeeds.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include "engine/launcher/launcher.hpp"
 #include "repo/manifest.hpp"
 #include "support/instances.hpp"
+#include "support/net.hpp"
 #include "support/support.hpp"
 
 namespace dbops::testing {
@@ -251,6 +253,55 @@ TEST(BackupPostgres, DrillOfAnArchivingPrimaryWritesNothingToItsArchive) {
   run_json(dir, {"drill"}, env, 0);
   std::this_thread::sleep_for(2s);
   EXPECT_EQ(count(), before);
+}
+
+// Debian's pg_createcluster keeps postgresql.conf and pg_hba.conf in
+// /etc/postgresql/<version>/<name>: the base backup holds none.
+TEST(BackupPostgres, DrillOfADebianLayoutClusterPasses) {
+  const std::string name = "dbopsit" + std::to_string(getpid());
+  const std::string port = std::to_string(closed_port());
+  const auto run = [](std::vector<std::string> argv) {
+    auto r = run_process({.argv = std::move(argv),
+                          .timeout = 120s,
+                          .stdout_sink = OutputSink::capture(),
+                          .stderr_sink = OutputSink::capture()});
+    EXPECT_TRUE(r && r->succeeded())
+        << (r ? r->describe() + ": " + r->stderr_text : r.error().to_string());
+    return r && r->succeeded();
+  };
+  ASSERT_TRUE(run({"pg_createcluster", "-p", port, "15", name, "--", "--auth-local=peer",
+                   "--auth-host=scram-sha-256"}));
+  struct Drop {
+    std::string name;
+    ~Drop() {
+      (void)run_process(
+          {.argv = {"pg_dropcluster", "--stop", "15", name}, .timeout = std::chrono::seconds(60)});
+    }
+  } drop{name};
+  ASSERT_TRUE(run({"pg_ctlcluster", "15", name, "start"}));
+  ASSERT_TRUE(
+      run({"runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-p", port, "-c",
+           "ALTER USER postgres PASSWORD 'debian-layout-1'; CREATE TABLE t AS SELECT 1 AS x"}));
+  const fs::path data = "/var/lib/postgresql/15/" + name;
+  ASSERT_TRUE(fs::exists(data / "PG_VERSION"));
+  ASSERT_FALSE(fs::exists(data / "postgresql.conf")) << "not the Debian layout";
+
+  TempDir dir;
+  write_config(dir, "  - name: deb\n    engine: postgres\n    host: 127.0.0.1\n    port: " + port +
+                        "\n    user: postgres\n    password: ${env:DEB_PW}\n    database: "
+                        "postgres\n    backup: {method: physical}\n    canaries:\n      - {name: "
+                        "t, sql: SELECT x FROM t, expect: \"1\"}\n");
+  const std::vector<std::pair<std::string, std::string>> env = {{"DEB_PW", "debian-layout-1"}};
+  run_json(dir, {"backup", "run"}, env, 0);
+  const json drill = run_json(dir, {"drill"}, env, 0);
+  ASSERT_TRUE(drill.is_array()) << drill.dump();
+  std::set<std::string> names;
+  for (const auto& c : drill[0]["result"]["checks"]) {
+    EXPECT_TRUE(c["passed"].get<bool>()) << c.dump();
+    names.insert(c["name"]);
+  }
+  EXPECT_TRUE(names.contains("pg_verifybackup"));
+  EXPECT_TRUE(names.contains("canary:t"));
 }
 
 TEST(BackupPostgres, KilledBackupsLeaveNothingListedAndTheNextRunSucceeds) {
