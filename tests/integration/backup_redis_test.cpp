@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <thread>
 
 #include "core/subprocess.hpp"
@@ -135,6 +136,36 @@ TEST_F(BackupRedis, BackupUnderWriteLoadDrillsGreen) {
   const json drill = run_json({"drill"}, 0);
   for (const auto& c : drill[0]["result"]["checks"])
     EXPECT_TRUE(c["passed"].get<bool>()) << c.dump();
+}
+
+TEST_F(BackupRedis, KilledDuringTheStreamLeavesNothingListed) {
+  auto& rd = shared_redis();
+  // Over 1 MiB of incompressible values, so that the stream's fault point is
+  // reached.
+  std::string script;
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 3000; ++i) {
+    std::string value;
+    for (int j = 0; j < 64; ++j) value += std::to_string(rng() % 100000000);
+    script += "SET big:" + std::to_string(i) + " " + value + "\n";
+  }
+  auto r = run_process({.argv = {engine::launcher::tool_path("redis", "redis-cli")->string(), "-h",
+                                 "127.0.0.1", "-p", std::to_string(rd.port())},
+                        .env = {{"REDISCLI_AUTH", rd.superuser_password().reveal()}},
+                        .timeout = 60s,
+                        .stdin_data = script});
+  ASSERT_TRUE(r && r->succeeded());
+  auto fenv = env();
+  fenv.emplace_back("DBOPS_FAULT", "backup.during_stream");
+  const auto killed = run_dbops({"backup", "run"}, dir_.path(), fenv);
+  EXPECT_EQ(killed.signal, SIGKILL) << killed.stderr_text;
+  EXPECT_EQ(run_json({"backup", "list"}, 0).size(), 0U);
+  std::this_thread::sleep_for(5500ms);
+  const json taken = run_json({"backup", "run"}, 0);
+  EXPECT_FALSE(taken[0]["result"].value("backup_id", "").empty()) << taken.dump();
+  const json all = run_json({"backup", "list", "--all"}, 0);
+  ASSERT_EQ(all.size(), 1U);
+  EXPECT_TRUE(all[0]["complete"].get<bool>());
 }
 
 }  // namespace
