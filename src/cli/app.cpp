@@ -517,7 +517,8 @@ std::unique_ptr<CLI::App> build_app(Commands& c, Session& s) {
   backup_run->add_option("--tag", c.backup.tags,
                          "Only targets with this tag, key=value (repeatable)");
   backup_run->add_option("--method", c.backup.method,
-                         "Backup method (postgres: logical, physical; sqlite: file)");
+                         "Backup method (postgres: logical, physical, pgbackrest; mysql: logical; redis: rdb; "
+                         "sqlite: file)");
   backup_run->add_option("--fingerprint", c.backup.fingerprint, "Content fingerprint")
       ->check(CLI::IsMember({"off", "sampled", "full"}));
   backup_run->add_option("--metrics-textfile", c.backup.metrics_textfile,

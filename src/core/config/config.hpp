@@ -55,12 +55,21 @@ struct Canary {
   std::string expect;
 };
 
+// A pgBackRest stanza dbops drives (method pgbackrest).
+struct PgBackRestOptions {
+  std::string stanza;
+  std::string config;               // pgbackrest.conf; empty: pgBackRest's default
+  std::string type = "full";        // full | diff | incr
+  std::string run_as = "postgres";  // when dbops runs as root
+};
+
 // Per-target backup settings; empty fields fall back to the `backup:` section.
 struct TargetBackup {
   std::string method;                  // empty: the engine's default
   std::vector<std::string> databases;  // logical backups; ["*"]: all plus globals
   std::string fingerprint;             // off | sampled | full
   std::optional<RetentionPolicy> retention;
+  std::optional<PgBackRestOptions> pgbackrest;
 };
 
 struct Target {

@@ -562,6 +562,16 @@ void read_target_backup(Ctx& ctx, const YAML::Node& node, const std::string& dis
     backup.retention = read_retention(ctx, *retention, "targets[].backup.retention",
                                       r.path_of("retention"), RetentionPolicy{});
   }
+  if (const auto* node = r.node("pgbackrest")) {
+    ObjectReader p(ctx, *node, "targets[].backup.pgbackrest", r.path_of("pgbackrest"));
+    PgBackRestOptions o;
+    o.stanza = p.text("stanza").value_or("");
+    o.config = p.text("config").value_or("");
+    o.type = p.text("type").value_or(o.type);
+    o.run_as = p.text("run_as").value_or(o.run_as);
+    p.finish();
+    backup.pgbackrest = std::move(o);
+  }
   r.finish();
 }
 

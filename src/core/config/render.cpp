@@ -51,6 +51,14 @@ nlohmann::ordered_json target_json(const Target& t) {
   if (!t.backup.databases.empty()) backup["databases"] = t.backup.databases;
   if (!t.backup.fingerprint.empty()) backup["fingerprint"] = t.backup.fingerprint;
   if (t.backup.retention) backup["retention"] = retention_json(*t.backup.retention);
+  if (t.backup.pgbackrest) {
+    nlohmann::ordered_json p;
+    p["stanza"] = t.backup.pgbackrest->stanza;
+    if (!t.backup.pgbackrest->config.empty()) p["config"] = t.backup.pgbackrest->config;
+    p["type"] = t.backup.pgbackrest->type;
+    p["run_as"] = t.backup.pgbackrest->run_as;
+    backup["pgbackrest"] = p;
+  }
   if (!backup.empty()) j["backup"] = backup;
   if (!t.canaries.empty()) {
     j["canaries"] = nlohmann::ordered_json::array();

@@ -18,6 +18,7 @@
 #include "core/subprocess.hpp"
 #include "engine/engine.hpp"
 #include "engine/launcher/launcher.hpp"
+#include "engine/postgres/pgbackrest.hpp"
 #include "engine/postgres/postgres_session.hpp"
 
 namespace dbops::engine::postgres {
@@ -159,15 +160,18 @@ std::string quote_ident(std::string_view name) {
 
 class PostgresBackupDriver final : public BackupDriver {
  public:
-  std::vector<std::string> methods() const override { return {"logical", "physical"}; }
+  std::vector<std::string> methods() const override {
+    return {"logical", "physical", "pgbackrest"};
+  }
 
   Result<BackupResult> backup(const config::Target& target, const BackupRequest& request,
                               BackupOutput& output) const override {
     const std::string method = request.method.empty() ? "logical" : request.method;
     if (method == "logical") return logical(target, request, output);
     if (method == "physical") return physical(target, request, output);
-    return fail(ErrorCode::kUnsupported,
-                "postgres has no backup method \"" + method + "\"; it has: logical, physical");
+    if (method == "pgbackrest") return pgbackrest::backup(target, request, output);
+    return fail(ErrorCode::kUnsupported, "postgres has no backup method \"" + method +
+                                             "\"; it has: logical, physical, pgbackrest");
   }
 
  private:
@@ -524,13 +528,14 @@ class PostgresRestoreTarget final : public RestoreTarget {
   Status restore_to_path(const fs::path& path, BackupInput& input,
                          const RestoreOptions&) const override {
     std::error_code ec;
-    if (input.method() == "physical") {
+    if (input.method() == "physical" || input.method() == "pgbackrest") {
       if (fs::exists(path, ec) && !fs::is_empty(path, ec)) {
         return fail(ErrorCode::kConflict, path.string() + " exists and is not empty");
       }
       fs::create_directories(path, ec);
       if (ec) return fail(ErrorCode::kIo, "create " + path.string() + ": " + ec.message());
       fs::permissions(path, fs::perms::owner_all, ec);
+      if (input.method() == "pgbackrest") return pgbackrest::restore(input, path);
       DBOPS_ASSIGN(auto object, physical_object(input));
       return extract_tar(input, object, path);
     }
@@ -551,7 +556,9 @@ class PostgresRestoreTarget final : public RestoreTarget {
   Result<std::unique_ptr<DrillInstance>> start_drill(BackupInput& input,
                                                      const DrillOptions& options) const override {
     launcher::Options lo{.run_as = options.run_as, .base_dir = options.base_dir};
-    if (input.method() == "physical") return physical_drill(input, lo);
+    if (input.method() == "physical" || input.method() == "pgbackrest") {
+      return physical_drill(input, lo);
+    }
     return logical_drill(input, lo, options);
   }
 
@@ -605,11 +612,22 @@ class PostgresRestoreTarget final : public RestoreTarget {
   Result<std::unique_ptr<DrillInstance>> physical_drill(BackupInput& input,
                                                         const launcher::Options& lo) const {
     DBOPS_ASSIGN(auto prepared, launcher::prepare_postgres_instance(lo));
-    DBOPS_ASSIGN(auto object, physical_object(input));
-    DBOPS_TRY(extract_tar(input, object, prepared->data_dir()));
     std::vector<DrillCheck> checks;
+    if (input.method() == "pgbackrest") {
+      DBOPS_TRY(pgbackrest::restore(input, prepared->data_dir()));
+      DrillCheck check{.name = "pgbackrest verify"};
+      const auto start = Clock::now();
+      const Status verified = pgbackrest::verify(input);
+      check.passed = verified.has_value();
+      check.detail = verified ? "pgbackrest verify: no problem reported" : verified.error().message;
+      check.seconds = seconds_since(start);
+      checks.push_back(std::move(check));
+    } else {
+      DBOPS_ASSIGN(auto object, physical_object(input));
+      DBOPS_TRY(extract_tar(input, object, prepared->data_dir()));
+    }
     // pg_verifybackup before the server touches anything.
-    {
+    if (input.method() == "physical") {
       DrillCheck check{.name = "pg_verifybackup"};
       const auto start = Clock::now();
       DBOPS_ASSIGN(const std::string verify, tool("pg_verifybackup"));
