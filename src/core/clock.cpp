@@ -51,4 +51,8 @@ std::chrono::nanoseconds FakeClock::slept() const {
   return slept_;
 }
 
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 }  // namespace dbops

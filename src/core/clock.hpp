@@ -20,6 +20,9 @@ class Clock {
 // The process's real clock.
 Clock& real_clock();
 
+// Seconds elapsed on the monotonic clock since `start`.
+double seconds_since(std::chrono::steady_clock::time_point start);
+
 // A clock that only moves when told to; sleep_for advances it instantly.
 class FakeClock final : public Clock {
  public:

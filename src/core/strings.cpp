@@ -136,4 +136,14 @@ std::optional<std::string> did_you_mean(std::string_view word,
   return best;
 }
 
+std::string quote_identifier(std::string_view name, char quote) {
+  std::string out(1, quote);
+  for (const char c : name) {
+    out += c;
+    if (c == quote) out += quote;
+  }
+  out += quote;
+  return out;
+}
+
 }  // namespace dbops

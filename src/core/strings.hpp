@@ -14,6 +14,10 @@ std::vector<std::string> split(std::string_view text, char sep);
 std::string to_lower(std::string_view text);
 std::string join(std::span<const std::string> parts, std::string_view sep);
 
+// An SQL identifier in `quote` characters, any inside doubled: "a""b" for
+// PostgreSQL and SQLite, `a``b` for MariaDB.
+std::string quote_identifier(std::string_view name, char quote = '"');
+
 // RFC 3986: unreserved characters stay, everything else becomes %XX.
 std::string percent_encode(std::string_view text);
 // Decodes %XX sequences; returns nullopt on a malformed escape.

@@ -111,6 +111,13 @@ class BackupInput {
   virtual const std::filesystem::path& spool_dir() const = 0;
 };
 
+// Writes an object's plaintext (checked against its manifest on the way) to
+// `path`: durably and atomically (temporary file, fsync, rename) for a
+// restore's result, or plainly for a spool file that only lives as long as
+// the operation.
+Status write_object_file(BackupInput& input, std::string_view name,
+                         const std::filesystem::path& path, bool durable);
+
 // One verification a drill performed.
 struct DrillCheck {
   std::string name;  // "checksums", "pg_verifybackup", "amcheck", "fingerprint", "canary:<name>"

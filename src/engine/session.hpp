@@ -53,6 +53,9 @@ struct QueryResult {
   std::int64_t integer(std::size_t row, std::size_t col) const;
   double number(std::size_t row, std::size_t col) const;
   bool is_null(std::size_t row, std::size_t col) const;
+  // The rows as text: columns joined by '|', rows by '\n' (NULL as ""), the
+  // form canary queries are compared in.
+  std::string to_text() const;
   // Column index by name, or nullopt.
   std::optional<std::size_t> column(std::string_view name) const;
 };

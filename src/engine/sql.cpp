@@ -29,6 +29,18 @@ double QueryResult::number(std::size_t row, std::size_t col) const {
   return v ? std::strtod(v->c_str(), nullptr) : 0.0;
 }
 
+std::string QueryResult::to_text() const {
+  std::string out;
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    if (r) out += '\n';
+    for (std::size_t c = 0; c < rows[r].size(); ++c) {
+      if (c) out += '|';
+      out += text(r, c);
+    }
+  }
+  return out;
+}
+
 bool QueryResult::is_null(std::size_t row, std::size_t col) const {
   return !rows.at(row).at(col).has_value();
 }

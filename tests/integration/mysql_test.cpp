@@ -16,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "core/clock.hpp"
 #include "core/subprocess.hpp"
 #include "engine/engine.hpp"
 #include "engine/launcher/launcher.hpp"
@@ -128,10 +129,6 @@ const Engine& engine() {
   const Engine* e = Registry::global().find("mysql");
   EXPECT_NE(e, nullptr);
   return *e;
-}
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 // A session on the target, or a test failure.

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/clock.hpp"
 #include "core/secret.hpp"
 #include "core/strings.hpp"
 #include "core/subprocess.hpp"
@@ -50,10 +51,6 @@ launcher::Instance& shared() {
 
 config::Target shared_target(std::string name = "pg-it") {
   return shared().target(std::move(name));
-}
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 Result<std::unique_ptr<PostgresSession>> open(const config::Target& target,

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/clock.hpp"
 #include "core/secret.hpp"
 #include "core/strings.hpp"
 #include "engine/engine.hpp"
@@ -50,10 +51,6 @@ launcher::Instance& shared() {
 
 config::Target shared_target(std::string name = "redis-it") {
   return shared().target(std::move(name));
-}
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 Result<std::unique_ptr<CommandSession>> open(const config::Target& target,

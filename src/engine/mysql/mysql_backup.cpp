@@ -6,7 +6,7 @@
 #include <set>
 #include <thread>
 
-#include "core/atomic_file.hpp"
+#include "core/clock.hpp"
 #include "core/strings.hpp"
 #include "core/subprocess.hpp"
 #include "engine/engine.hpp"
@@ -21,10 +21,6 @@ using Clock = std::chrono::steady_clock;
 constexpr std::int64_t kSampleRows = 10'000;
 const std::set<std::string> kSystemDatabases = {"information_schema", "performance_schema", "mysql",
                                                 "sys"};
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 const Engine& engine() {
   return *Registry::global().find("mysql");
@@ -78,15 +74,6 @@ Result<std::unique_ptr<MysqlSession>> open_session(const config::Target& target,
   return session;
 }
 
-std::string quote_ident(std::string_view name) {
-  std::string out = "`";
-  for (const char c : name) {
-    out += c;
-    if (c == '`') out += '`';
-  }
-  return out + "`";
-}
-
 // Per table of `database`: row count and the sum modulo 2^64 of a 64-bit
 // hash of each row's text, in the session's current transaction. The
 // session's time_zone is pinned so that TIMESTAMP columns read the same.
@@ -112,7 +99,8 @@ Result<DatabaseFingerprint> fingerprint_database(MysqlSession& session, std::str
   for (std::size_t i = 0; i < tables.rows.size(); ++i) {
     TableFingerprint t;
     t.table = tables.text(i, 0);
-    const std::string table = quote_ident(database) + "." + quote_ident(t.table);
+    const std::string table =
+        quote_identifier(database, '`') + "." + quote_identifier(t.table, '`');
     std::string columns;
     for (const auto& col : split(tables.text(i, 1), ',')) {
       if (!columns.empty()) columns += ", ";
@@ -343,7 +331,8 @@ class MysqlDrill final : public DrillInstance {
         continue;
       }
       for (std::size_t i = 0; i < names->rows.size(); ++i) {
-        const std::string table = quote_ident(db) + "." + quote_ident(names->text(i, 0));
+        const std::string table =
+            quote_identifier(db, '`') + "." + quote_identifier(names->text(i, 0), '`');
         auto r = (*session)->query("CHECK TABLE " + table);
         ++tables;
         if (!r) {
@@ -378,15 +367,7 @@ class MysqlDrill final : public DrillInstance {
   Result<std::string> query(std::string_view database, std::string_view sql) override {
     DBOPS_ASSIGN(auto session, open_session(target(database)));
     DBOPS_ASSIGN(auto result, session->query(sql));
-    std::string out;
-    for (std::size_t r = 0; r < result.rows.size(); ++r) {
-      if (r) out += '\n';
-      for (std::size_t c = 0; c < result.rows[r].size(); ++c) {
-        if (c) out += '|';
-        out += result.text(r, c);
-      }
-    }
-    return out;
+    return result.to_text();
   }
 
  private:
@@ -425,9 +406,7 @@ class MysqlRestoreTarget final : public RestoreTarget {
     }
     // The SQL dump as a file, for the mariadb client by hand.
     DBOPS_ASSIGN(auto object, dump_object(input));
-    DBOPS_ASSIGN(AtomicFile file, AtomicFile::open(path, 0600));
-    DBOPS_TRY(input.read(object, [&](std::string_view bytes) { return file.write(bytes); }));
-    return file.commit();
+    return write_object_file(input, object, path, /*durable=*/true);
   }
 
   Result<std::unique_ptr<DrillInstance>> start_drill(BackupInput& input,

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "core/atomic_file.hpp"
+#include "core/clock.hpp"
 #include "core/log.hpp"
 #include "core/strings.hpp"
 #include "core/subprocess.hpp"
@@ -29,10 +30,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::int64_t kSampleRows = 10'000;
 constexpr std::size_t kCopyBuffer = std::size_t{1} << 20;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 const Engine& engine() {
   return *Registry::global().find("postgres");
@@ -135,25 +132,8 @@ Result<DatabaseFingerprint> fingerprint_in_transaction(PostgresSession& session,
 // it can seek in).
 Result<fs::path> spool_object(BackupInput& input, std::string_view name) {
   const fs::path path = input.spool_dir() / std::string(name);
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) return fail(ErrorCode::kIo, "cannot create " + path.string());
-  DBOPS_TRY(input.read(name, [&](std::string_view bytes) -> Status {
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out) return fail(ErrorCode::kIo, "write " + path.string() + ": " + std::strerror(errno));
-    return ok();
-  }));
-  out.close();
-  if (!out) return fail(ErrorCode::kIo, "write " + path.string());
+  DBOPS_TRY(write_object_file(input, name, path, /*durable=*/false));
   return path;
-}
-
-std::string quote_ident(std::string_view name) {
-  std::string out = "\"";
-  for (const char c : name) {
-    out += c;
-    if (c == '"') out += '"';
-  }
-  return out + "\"";
 }
 
 // ---------------------------------------------------------------- backup --
@@ -447,15 +427,7 @@ class PostgresDrill final : public DrillInstance {
                  open_session(instance_->target("drill"),
                               database.empty() ? std::string_view(databases_.front()) : database));
     DBOPS_ASSIGN(auto result, session->query(sql));
-    std::string out;
-    for (std::size_t r = 0; r < result.rows.size(); ++r) {
-      if (r) out += '\n';
-      for (std::size_t c = 0; c < result.rows[r].size(); ++c) {
-        if (c) out += '|';
-        out += result.text(r, c);
-      }
-    }
-    return out;
+    return result.to_text();
   }
 
  private:
@@ -546,9 +518,7 @@ class PostgresRestoreTarget final : public RestoreTarget {
     fs::create_directories(path, ec);
     if (ec) return fail(ErrorCode::kIo, "create " + path.string() + ": " + ec.message());
     for (const auto& [name, content] : input.objects()) {
-      DBOPS_ASSIGN(AtomicFile file, AtomicFile::open(path / name, 0600));
-      DBOPS_TRY(input.read(name, [&](std::string_view bytes) { return file.write(bytes); }));
-      DBOPS_TRY(file.commit());
+      DBOPS_TRY(write_object_file(input, name, path / name, /*durable=*/true));
     }
     return ok();
   }
@@ -592,7 +562,7 @@ class PostgresRestoreTarget final : public RestoreTarget {
       {
         DBOPS_ASSIGN(auto session, open_session(instance->target("drill"), "postgres"));
         if (database != "postgres") {
-          DBOPS_TRY(session->exec("CREATE DATABASE " + quote_ident(database)));
+          DBOPS_TRY(session->exec("CREATE DATABASE " + quote_identifier(database)));
         }
       }
       if (auto st = run_pg_restore(env, file, database, options.jobs, globals, options.timeout,

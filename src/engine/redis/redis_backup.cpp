@@ -5,7 +5,7 @@
 #include <fstream>
 #include <regex>
 
-#include "core/atomic_file.hpp"
+#include "core/clock.hpp"
 #include "core/strings.hpp"
 #include "core/subprocess.hpp"
 #include "engine/engine.hpp"
@@ -23,10 +23,6 @@ using Clock = std::chrono::steady_clock;
 constexpr std::size_t kEofMarkSize = 40;
 // The RDB prefix kept to read its aux fields and per-database key counts.
 constexpr std::size_t kSummaryPrefix = std::size_t{64} << 20;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 Result<std::string> tool(std::string_view name) {
   DBOPS_ASSIGN(auto path, launcher::tool_path("redis", name));
@@ -170,17 +166,11 @@ class RedisBackupDriver final : public BackupDriver {
   }
 };
 
-Result<fs::path> spool_rdb(BackupInput& input) {
-  std::string object;
+Result<std::string> rdb_object(BackupInput& input) {
   for (const auto& [name, content] : input.objects()) {
-    if (content == "redis rdb") object = name;
+    if (content == "redis rdb") return name;
   }
-  if (object.empty()) return fail(ErrorCode::kCorrupt, "the backup has no RDB object");
-  const fs::path path = input.spool_dir() / "dump.rdb";
-  DBOPS_ASSIGN(AtomicFile file, AtomicFile::open(path, 0644));
-  DBOPS_TRY(input.read(object, [&](std::string_view bytes) { return file.write(bytes); }));
-  DBOPS_TRY(file.commit());
-  return path;
+  return fail(ErrorCode::kCorrupt, "the backup has no RDB object");
 }
 
 class RedisDrill final : public DrillInstance {
@@ -269,15 +259,15 @@ class RedisRestoreTarget final : public RestoreTarget {
                          const RestoreOptions&) const override {
     std::error_code ec;
     if (fs::exists(path, ec)) return fail(ErrorCode::kConflict, path.string() + " already exists");
-    DBOPS_ASSIGN(auto spooled, spool_rdb(input));
-    fs::copy_file(spooled, path, ec);
-    if (ec) return fail(ErrorCode::kIo, "copy to " + path.string() + ": " + ec.message());
-    return ok();
+    DBOPS_ASSIGN(auto object, rdb_object(input));
+    return write_object_file(input, object, path, /*durable=*/true);
   }
 
   Result<std::unique_ptr<DrillInstance>> start_drill(BackupInput& input,
                                                      const DrillOptions& options) const override {
-    DBOPS_ASSIGN(auto rdb, spool_rdb(input));
+    DBOPS_ASSIGN(auto object, rdb_object(input));
+    const fs::path rdb = input.spool_dir() / "dump.rdb";
+    DBOPS_TRY(write_object_file(input, object, rdb, /*durable=*/false));
     DrillCheck check{.name = "redis-check-rdb"};
     const auto start = Clock::now();
     DBOPS_ASSIGN(const std::string checker, tool("redis-check-rdb"));

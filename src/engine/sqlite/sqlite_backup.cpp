@@ -11,7 +11,9 @@
 #include <memory>
 
 #include "core/atomic_file.hpp"
+#include "core/clock.hpp"
 #include "core/fault.hpp"
+#include "core/strings.hpp"
 #include "engine/sqlite/sqlite_session.hpp"
 
 namespace dbops::engine::sqlite {
@@ -52,15 +54,6 @@ Result<StmtPtr> prepare(sqlite3* db, std::string_view sql) {
     return std::unexpected(sqlite_error(db, "prepare"));
   }
   return StmtPtr(raw);
-}
-
-std::string quote_ident(std::string_view name) {
-  std::string out = "\"";
-  for (const char c : name) {
-    out += c;
-    if (c == '"') out += '"';
-  }
-  return out + "\"";
 }
 
 // 64-bit FNV-1a over the value's type and bytes, then a finaliser so that
@@ -136,12 +129,12 @@ Result<DatabaseFingerprint> fingerprint_db(sqlite3* db, FingerprintMode mode) {
   for (const auto& [name, without_rowid] : names) {
     TableFingerprint t;
     t.table = name;
-    DBOPS_ASSIGN(auto count, prepare(db, "SELECT count(*) FROM " + quote_ident(name)));
+    DBOPS_ASSIGN(auto count, prepare(db, "SELECT count(*) FROM " + quote_identifier(name)));
     if (sqlite3_step(count.get()) != SQLITE_ROW) {
       return std::unexpected(sqlite_error(db, "count rows of " + name));
     }
     t.rows = sqlite3_column_int64(count.get(), 0);
-    std::string sql = "SELECT * FROM " + quote_ident(name);
+    std::string sql = "SELECT * FROM " + quote_identifier(name);
     if (mode == FingerprintMode::kSampled && t.rows > kSampleRows) {
       // A sample chosen by content order, the same in any copy of the file.
       sql += without_rowid ? " ORDER BY 1" : " ORDER BY rowid";
@@ -302,15 +295,7 @@ class SqliteDrill final : public DrillInstance {
   Result<std::string> query(std::string_view, std::string_view sql) override {
     DBOPS_ASSIGN(auto session, open(path_.string(), OpenOptions{.read_only = true}));
     DBOPS_ASSIGN(auto result, session->query(sql));
-    std::string out;
-    for (std::size_t r = 0; r < result.rows.size(); ++r) {
-      if (r) out += '\n';
-      for (std::size_t c = 0; c < result.rows[r].size(); ++c) {
-        if (c) out += '|';
-        out += result.text(r, c);
-      }
-    }
-    return out;
+    return result.to_text();
   }
 
  private:

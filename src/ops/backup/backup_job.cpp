@@ -233,7 +233,7 @@ class VerifyJob final : public runtime::JobKind {
             std::move(st).error().with_context("backup " + m.id + " of " + m.target));
       }
     }
-    const double took = std::chrono::duration<double>(SteadyClock::now() - start).count();
+    const double took = seconds_since(start);
     json result{{"backup_id", m.id},
                 {"target", m.target},
                 {"objects", m.objects.size()},
@@ -375,7 +375,7 @@ class RestoreJob final : public runtime::JobKind {
       DBOPS_TRY(restorer->restore_to_path(std::filesystem::absolute(to), stored, ro));
       where = std::filesystem::absolute(to).string();
     }
-    const double took = std::chrono::duration<double>(SteadyClock::now() - start).count();
+    const double took = seconds_since(start);
     json result{{"backup_id", m.id}, {"target", m.target}, {"to", where}, {"seconds", took}};
     return runtime::JobOutcome{.passed = true,
                                .summary = "restored backup " + m.id + " into " + where,

@@ -2,6 +2,7 @@
 // came back, record RTO, RPO and the evidence, tear the instance down.
 #include <nlohmann/json.hpp>
 
+#include "core/clock.hpp"
 #include "core/json_text.hpp"
 #include "core/log.hpp"
 #include "core/strings.hpp"
@@ -16,10 +17,6 @@ namespace {
 
 using json = nlohmann::ordered_json;
 using SteadyClock = std::chrono::steady_clock;
-
-double since(SteadyClock::time_point start) {
-  return std::chrono::duration<double>(SteadyClock::now() - start).count();
-}
 
 std::string hex64(std::uint64_t v) {
   char buf[17];
@@ -136,7 +133,7 @@ class DrillJob final : public runtime::JobKind {
     log::info("drill restoring", {{"backup_id", m.id}, {"method", m.method}});
     const auto restore_start = SteadyClock::now();
     auto instance = restorer->start_drill(stored, drill_options);
-    const double restore_seconds = since(restore_start);
+    const double restore_seconds = seconds_since(restore_start);
     // The restore read every object through the pipeline, which compares each
     // chunk with the manifest: that is the checksum check.
     engine::DrillCheck sums{.name = "checksums", .seconds = restore_seconds};
@@ -154,7 +151,7 @@ class DrillJob final : public runtime::JobKind {
         const auto fp_start = SteadyClock::now();
         const auto want = repo::from_manifest(expected);
         auto got = (*instance)->fingerprint(expected.database, want.mode);
-        checks.push_back(compare_fingerprint(want, got, since(fp_start)));
+        checks.push_back(compare_fingerprint(want, got, seconds_since(fp_start)));
       }
       for (const auto& canary : target.canaries) {
         const auto c_start = SteadyClock::now();
@@ -170,11 +167,11 @@ class DrillJob final : public runtime::JobKind {
                              : "returned \"" + std::string(trim(*got)) + "\", expected \"" +
                                    std::string(trim(canary.expect)) + "\"";
         }
-        check.seconds = since(c_start);
+        check.seconds = seconds_since(c_start);
         checks.push_back(std::move(check));
       }
     }
-    const double rto = since(start);
+    const double rto = seconds_since(start);
     const auto consistent_at = m.method == "physical" ? m.finished_at : m.started_at;
     const double rpo = std::chrono::duration<double>(drill_started - consistent_at).count();
     instance = fail(ErrorCode::kCancelled, "torn down");  // stops and removes the instance
