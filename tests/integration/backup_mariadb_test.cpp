@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "engine/launcher/launcher.hpp"
+#include "support/dbops_json.hpp"
 #include "support/instances.hpp"
 #include "support/support.hpp"
 
@@ -18,11 +19,6 @@ namespace {
 
 using json = nlohmann::json;
 using namespace std::chrono_literals;
-
-std::string must(Result<std::string> r) {
-  EXPECT_TRUE(r) << r.error().to_string();
-  return r ? *r : std::string();
-}
 
 class BackupMariadb : public ::testing::Test {
  protected:
@@ -51,13 +47,7 @@ class BackupMariadb : public ::testing::Test {
     return {{"MARIA_PW", shared_mariadb().superuser_password().reveal()}};
   }
   json run_json(std::vector<std::string> args, int expect_exit) {
-    args.insert(args.begin(), {"--output", "json"});
-    const auto r = run_dbops(args, dir_.path(), env());
-    EXPECT_EQ(r.exit_code, expect_exit) << r.stdout_text << "\n" << r.stderr_text;
-    return json::parse(r.stdout_text, nullptr, false);
-  }
-  static std::string backup_id(const json& j) {
-    return j.is_array() && !j.empty() ? j[0]["result"].value("backup_id", "") : "";
+    return run_dbops_json(std::move(args), dir_.path(), env(), expect_exit);
   }
   TempDir dir_;
 };

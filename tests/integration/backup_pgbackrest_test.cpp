@@ -12,6 +12,7 @@
 
 #include "core/subprocess.hpp"
 #include "engine/launcher/launcher.hpp"
+#include "support/dbops_json.hpp"
 #include "support/instances.hpp"
 #include "support/support.hpp"
 
@@ -21,11 +22,6 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
-
-std::string must(Result<std::string> r) {
-  EXPECT_TRUE(r) << r.error().to_string();
-  return r ? *r : std::string();
-}
 
 // A directory the postgres user owns, removed at the end.
 struct SharedDir {

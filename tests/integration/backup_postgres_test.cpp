@@ -15,6 +15,7 @@
 #include "core/subprocess.hpp"
 #include "engine/launcher/launcher.hpp"
 #include "repo/manifest.hpp"
+#include "support/dbops_json.hpp"
 #include "support/instances.hpp"
 #include "support/net.hpp"
 #include "support/support.hpp"
@@ -25,11 +26,6 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
-
-std::string must(Result<std::string> r) {
-  EXPECT_TRUE(r) << r.error().to_string();
-  return r ? *r : std::string();
-}
 
 // A config with one repository and the given targets (YAML list items).
 void write_config(const TempDir& dir, const std::string& targets, const std::string& extra = {}) {
@@ -54,20 +50,6 @@ std::vector<std::pair<std::string, std::string>> env_of(const engine::launcher::
   return {{"PG_PASSWORD", pg.superuser_password().reveal()}};
 }
 
-json run_json(const TempDir& dir, std::vector<std::string> args,
-              const std::vector<std::pair<std::string, std::string>>& env, int expect_exit) {
-  args.insert(args.begin(), {"--output", "json"});
-  const auto r = run_dbops(args, dir.path(), env);
-  EXPECT_EQ(r.exit_code, expect_exit) << "dbops " << args[2] << " " << r.stdout_text << "\n"
-                                      << r.stderr_text;
-  return json::parse(r.stdout_text, nullptr, false);
-}
-
-std::string backup_id(const json& run) {
-  if (!run.is_array() || run.empty()) return {};
-  return run[0]["result"].value("backup_id", "");
-}
-
 TEST(BackupPostgres, LogicalBackupRestoreAndDrill) {
   auto& pg = shared_postgres();
   must(psql(pg, "CREATE DATABASE app"));
@@ -85,8 +67,8 @@ TEST(BackupPostgres, LogicalBackupRestoreAndDrill) {
                    pg_target(pg, "pg-restore", "app_restored"));
   const auto env = env_of(pg);
 
-  const json taken =
-      run_json(dir, {"backup", "run", "--target", "pg", "--fingerprint", "full"}, env, 0);
+  const json taken = run_dbops_json({"backup", "run", "--target", "pg", "--fingerprint", "full"},
+                                    dir.path(), env, 0);
   const std::string id = backup_id(taken);
   ASSERT_FALSE(id.empty()) << taken.dump();
   EXPECT_EQ(taken[0]["result"]["method"], "logical");
@@ -94,8 +76,8 @@ TEST(BackupPostgres, LogicalBackupRestoreAndDrill) {
   must(psql(pg, "INSERT INTO orders(note) VALUES ('after')", 30s, "app"));
 
   // Verify, drill (with the canary and the fingerprint), list.
-  run_json(dir, {"backup", "verify", id}, env, 0);
-  const json drill = run_json(dir, {"drill", "--target", "pg"}, env, 0);
+  run_dbops_json({"backup", "verify", id}, dir.path(), env, 0);
+  const json drill = run_dbops_json({"drill", "--target", "pg"}, dir.path(), env, 0);
   ASSERT_TRUE(drill.is_array()) << drill.dump();
   std::set<std::string> passed;
   for (const auto& c : drill[0]["result"]["checks"]) {
@@ -106,14 +88,14 @@ TEST(BackupPostgres, LogicalBackupRestoreAndDrill) {
   EXPECT_TRUE(passed.contains("amcheck"));
   EXPECT_TRUE(passed.contains("fingerprint:app"));
   EXPECT_TRUE(passed.contains("canary:before-row"));
-  const json listed = run_json(dir, {"backup", "list"}, env, 0);
+  const json listed = run_dbops_json({"backup", "list"}, dir.path(), env, 0);
   ASSERT_EQ(listed.size(), 1U);
   EXPECT_TRUE(listed[0]["drill"]["passed"].get<bool>());
 
   // Restore into an empty database: the row from before is there, the one
   // written after the backup is not.
   must(psql(pg, "CREATE DATABASE app_restored"));
-  run_json(dir, {"backup", "restore", id, "--to", "pg-restore"}, env, 0);
+  run_dbops_json({"backup", "restore", id, "--to", "pg-restore"}, dir.path(), env, 0);
   EXPECT_EQ(
       must(psql(pg, "SELECT count(*) FROM orders WHERE note = 'before'", 30s, "app_restored")),
       "1");
@@ -136,9 +118,9 @@ TEST(BackupPostgres, DrillFailsNamingTheTableWhenARowIsMissing) {
   TempDir dir;
   write_config(dir, pg_target(pg, "shop", "shop"));
   const auto env = env_of(pg);
-  const std::string full = backup_id(run_json(dir, {"backup", "run"}, env, 0));
+  const std::string full = backup_id(run_dbops_json({"backup", "run"}, dir.path(), env, 0));
   must(psql(pg, "DELETE FROM items WHERE id = 250", 30s, "shop"));
-  const std::string less = backup_id(run_json(dir, {"backup", "run"}, env, 0));
+  const std::string less = backup_id(run_dbops_json({"backup", "run"}, dir.path(), env, 0));
   ASSERT_FALSE(full.empty());
   ASSERT_FALSE(less.empty());
 
@@ -151,7 +133,7 @@ TEST(BackupPostgres, DrillFailsNamingTheTableWhenARowIsMissing) {
   ma->objects = mb->objects;
   fs::copy_file(b / "shop.dump", a / "shop.dump", fs::copy_options::overwrite_existing);
   std::ofstream(a / "manifest.json", std::ios::trunc) << repo::to_json(*ma);
-  run_json(dir, {"backup", "verify", full}, env, 0);
+  run_dbops_json({"backup", "verify", full}, dir.path(), env, 0);
 
   const auto r = run_dbops({"drill", "--backup", full}, dir.path(), env);
   EXPECT_EQ(r.exit_code, 1) << r.stdout_text << r.stderr_text;
@@ -198,8 +180,8 @@ TEST(BackupPostgres, PhysicalBackupAndDrillWhilePgbenchWrites) {
                        .cancel = &stop});
   });
   std::this_thread::sleep_for(1s);
-  const json phys = run_json(dir, {"backup", "run", "--target", "bench-phys"}, env, 0);
-  const json logi = run_json(dir, {"backup", "run", "--target", "bench-logi"}, env, 0);
+  const json phys = run_dbops_json({"backup", "run", "--target", "bench-phys"}, dir.path(), env, 0);
+  const json logi = run_dbops_json({"backup", "run", "--target", "bench-logi"}, dir.path(), env, 0);
   stop = true;
   writer.join();
   ASSERT_FALSE(backup_id(phys).empty()) << phys.dump();
@@ -212,19 +194,19 @@ TEST(BackupPostgres, PhysicalBackupAndDrillWhilePgbenchWrites) {
                       "'dbops_backup_%'")),
             "0");
 
-  const json d1 = run_json(dir, {"drill", "--target", "bench-phys"}, env, 0);
+  const json d1 = run_dbops_json({"drill", "--target", "bench-phys"}, dir.path(), env, 0);
   std::set<std::string> names;
   for (const auto& c : d1[0]["result"]["checks"]) {
     EXPECT_TRUE(c["passed"].get<bool>()) << c.dump();
     names.insert(c["name"]);
   }
   EXPECT_TRUE(names.contains("pg_verifybackup")) << d1.dump();
-  const json d2 = run_json(dir, {"drill", "--target", "bench-logi"}, env, 0);
+  const json d2 = run_dbops_json({"drill", "--target", "bench-logi"}, dir.path(), env, 0);
   for (const auto& c : d2[0]["result"]["checks"]) EXPECT_TRUE(c["passed"].get<bool>()) << c.dump();
 
   // Physical restore into a path.
   const fs::path to = dir.path() / "restored";
-  run_json(dir, {"backup", "restore", backup_id(phys), "--to", to.string()}, env, 0);
+  run_dbops_json({"backup", "restore", backup_id(phys), "--to", to.string()}, dir.path(), env, 0);
   EXPECT_TRUE(fs::exists(to / "PG_VERSION"));
   EXPECT_TRUE(fs::exists(to / "backup_label"));
 }
@@ -242,7 +224,7 @@ TEST(BackupPostgres, DrillOfAnArchivingPrimaryWritesNothingToItsArchive) {
   TempDir dir;
   write_config(dir, pg_target(pg, "arch", "postgres") + "    backup: {method: physical}\n");
   const auto env = env_of(pg);
-  run_json(dir, {"backup", "run"}, env, 0);
+  run_dbops_json({"backup", "run"}, dir.path(), env, 0);
   // Let the primary archive what the backup switched out.
   std::this_thread::sleep_for(3s);
   const auto count = [&] {
@@ -250,7 +232,7 @@ TEST(BackupPostgres, DrillOfAnArchivingPrimaryWritesNothingToItsArchive) {
   };
   const auto before = count();
   EXPECT_GT(before, 0) << "the primary archives";
-  run_json(dir, {"drill"}, env, 0);
+  run_dbops_json({"drill"}, dir.path(), env, 0);
   std::this_thread::sleep_for(2s);
   EXPECT_EQ(count(), before);
 }
@@ -292,8 +274,8 @@ TEST(BackupPostgres, DrillOfADebianLayoutClusterPasses) {
                         "postgres\n    backup: {method: physical}\n    canaries:\n      - {name: "
                         "t, sql: SELECT x FROM t, expect: \"1\"}\n");
   const std::vector<std::pair<std::string, std::string>> env = {{"DEB_PW", "debian-layout-1"}};
-  run_json(dir, {"backup", "run"}, env, 0);
-  const json drill = run_json(dir, {"drill"}, env, 0);
+  run_dbops_json({"backup", "run"}, dir.path(), env, 0);
+  const json drill = run_dbops_json({"drill"}, dir.path(), env, 0);
   ASSERT_TRUE(drill.is_array()) << drill.dump();
   std::set<std::string> names;
   for (const auto& c : drill[0]["result"]["checks"]) {
@@ -322,19 +304,19 @@ TEST(BackupPostgres, KilledBackupsLeaveNothingListedAndTheNextRunSucceeds) {
     fenv.emplace_back("DBOPS_FAULT", point);
     const auto killed = run_dbops({"backup", "run"}, dir.path(), fenv);
     EXPECT_EQ(killed.signal, SIGKILL) << killed.stderr_text;
-    EXPECT_EQ(run_json(dir, {"backup", "list"}, env, 0).size(), good);
+    EXPECT_EQ(run_dbops_json({"backup", "list"}, dir.path(), env, 0).size(), good);
     // The lock of the dead run holds until its lease (5s) expires.
     const auto blocked = run_dbops({"backup", "run"}, dir.path(), env);
     EXPECT_EQ(blocked.exit_code, 3) << blocked.stderr_text;
     EXPECT_NE(blocked.stderr_text.find("lock"), std::string::npos) << blocked.stderr_text;
     std::this_thread::sleep_for(5500ms);
-    const json ok = run_json(dir, {"backup", "run"}, env, 0);
+    const json ok = run_dbops_json({"backup", "run"}, dir.path(), env, 0);
     EXPECT_FALSE(backup_id(ok).empty());
     ++good;
-    const json all = run_json(dir, {"backup", "list", "--all"}, env, 0);
+    const json all = run_dbops_json({"backup", "list", "--all"}, dir.path(), env, 0);
     for (const auto& b : all) EXPECT_TRUE(b["complete"].get<bool>()) << b.dump();
   }
-  EXPECT_EQ(run_json(dir, {"backup", "list"}, env, 0).size(), 3U);
+  EXPECT_EQ(run_dbops_json({"backup", "list"}, dir.path(), env, 0).size(), 3U);
 }
 
 }  // namespace

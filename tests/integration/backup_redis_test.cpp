@@ -13,6 +13,7 @@
 
 #include "core/subprocess.hpp"
 #include "engine/launcher/launcher.hpp"
+#include "support/dbops_json.hpp"
 #include "support/instances.hpp"
 #include "support/support.hpp"
 
@@ -22,11 +23,6 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
-
-std::string must(Result<std::string> r) {
-  EXPECT_TRUE(r) << r.error().to_string();
-  return r ? *r : std::string();
-}
 
 class BackupRedis : public ::testing::Test {
  protected:
@@ -43,10 +39,7 @@ class BackupRedis : public ::testing::Test {
     return {{"REDIS_PW", shared_redis().superuser_password().reveal()}};
   }
   json run_json(std::vector<std::string> args, int expect_exit) {
-    args.insert(args.begin(), {"--output", "json"});
-    const auto r = run_dbops(args, dir_.path(), env());
-    EXPECT_EQ(r.exit_code, expect_exit) << r.stdout_text << "\n" << r.stderr_text;
-    return json::parse(r.stdout_text, nullptr, false);
+    return run_dbops_json(std::move(args), dir_.path(), env(), expect_exit);
   }
   TempDir dir_;
 };

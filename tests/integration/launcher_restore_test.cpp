@@ -28,12 +28,6 @@ namespace fs = std::filesystem;
 namespace launcher = engine::launcher;
 using namespace std::chrono_literals;
 
-#define ASSERT_OK_AND_ASSIGN(lhs, expr)                          \
-  auto&& DBOPS_CONCAT_(assigned_, __LINE__) = (expr);            \
-  ASSERT_TRUE(DBOPS_CONCAT_(assigned_, __LINE__).has_value())    \
-      << DBOPS_CONCAT_(assigned_, __LINE__).error().to_string(); \
-  lhs = std::move(*DBOPS_CONCAT_(assigned_, __LINE__))
-
 #define ASSERT_OK(expr)                                                    \
   do {                                                                     \
     auto&& ok_result_ = (expr);                                            \
@@ -145,19 +139,6 @@ Result<std::string> sql(const launcher::Instance& pg, std::string_view statement
   return testing::psql(pg, statement, 30s, database);
 }
 
-// The password must not show up in the command line of any process.
-void expect_password_not_in_argv(const launcher::Instance& instance) {
-  const std::string& password = instance.superuser_password().reveal();
-  ASSERT_FALSE(password.empty());
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "cmdline", std::ios::binary);
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    EXPECT_EQ(cmdline.find(password), std::string::npos) << "pid " << name << ": " << cmdline;
-  }
-}
-
 TEST(LauncherRestore, RestoredInstanceHasTheDataAndIsCutOffFromTheSource) {
   ArchiveDir archive;
   testing::TempDir tmp;
@@ -222,7 +203,7 @@ TEST(LauncherRestore, RestoredInstanceHasTheDataAndIsCutOffFromTheSource) {
   EXPECT_EQ(target.user, "dbops");
   EXPECT_EQ(target.database, "postgres");
   EXPECT_EQ(target.port, restored->port());
-  expect_password_not_in_argv(*restored);
+  testing::expect_not_in_any_argv(restored->superuser_password().reveal());
 
   // The data of the backup, and nothing written after it.
   ASSERT_OK_AND_ASSIGN(auto rows, sql(*restored, "select id || ':' || v from drill_t order by id"));
@@ -309,7 +290,7 @@ TEST(LauncherRestore, StartsWithoutTheSourcesConfigurationFiles) {
   EXPECT_EQ(archive_mode, "off");
   EXPECT_TRUE(fs::exists(data / "postgresql.conf"));
   EXPECT_TRUE(fs::exists(data / "pg_hba.conf"));
-  expect_password_not_in_argv(*restored);
+  testing::expect_not_in_any_argv(restored->superuser_password().reveal());
   ASSERT_OK(sql(source, "drop table debian_t"));
 }
 

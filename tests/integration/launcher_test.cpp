@@ -28,12 +28,6 @@ namespace fs = std::filesystem;
 namespace launcher = engine::launcher;
 using namespace std::chrono_literals;
 
-#define ASSERT_OK_AND_ASSIGN(lhs, expr)                          \
-  auto&& DBOPS_CONCAT_(assigned_, __LINE__) = (expr);            \
-  ASSERT_TRUE(DBOPS_CONCAT_(assigned_, __LINE__).has_value())    \
-      << DBOPS_CONCAT_(assigned_, __LINE__).error().to_string(); \
-  lhs = std::move(*DBOPS_CONCAT_(assigned_, __LINE__))
-
 // Process state letter from /proc/<pid>/stat; 0 when there is no such process.
 char proc_state(int pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
@@ -70,19 +64,6 @@ bool process_gone(int pid, std::chrono::milliseconds within = 5s) {
   }
 }
 
-// The password must not show up in the command line of any server process.
-void expect_password_not_in_argv(const launcher::Instance& instance) {
-  const std::string& password = instance.superuser_password().reveal();
-  ASSERT_FALSE(password.empty());
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "cmdline", std::ios::binary);
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    EXPECT_EQ(cmdline.find(password), std::string::npos) << "pid " << name << ": " << cmdline;
-  }
-}
-
 // Checks common to every standalone instance; stops it and checks cleanup.
 void check_instance_and_destroy(std::unique_ptr<launcher::Instance> instance,
                                 std::string_view engine) {
@@ -94,7 +75,7 @@ void check_instance_and_destroy(std::unique_ptr<launcher::Instance> instance,
   EXPECT_TRUE(fs::is_directory(dir));
   EXPECT_TRUE(fs::is_directory(instance->data_dir()));
   EXPECT_EQ(instance->data_dir().parent_path(), dir);
-  expect_password_not_in_argv(*instance);
+  testing::expect_not_in_any_argv(instance->superuser_password().reveal());
 
   config::Target target = instance->target("t1");
   EXPECT_EQ(target.name, "t1");
@@ -395,7 +376,7 @@ TEST(Topology, PostgresReplicasStreamWrites) {
     EXPECT_EQ(*recovery, "t");
     EXPECT_TRUE(eventually_equals(
         [&] { return testing::psql(*replica, "select v from smoke where id = 1"); }, "replicated"));
-    expect_password_not_in_argv(*replica);
+    testing::expect_not_in_any_argv(replica->superuser_password().reveal());
   }
 }
 

@@ -90,4 +90,20 @@ std::vector<std::string> split_command(std::string_view line) {
   return out;
 }
 
+std::string must(Result<std::string> r) {
+  EXPECT_TRUE(r) << r.error().to_string();
+  return r ? std::move(*r) : std::string();
+}
+
+void expect_not_in_any_argv(std::string_view secret) {
+  ASSERT_FALSE(secret.empty());
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "cmdline", std::ios::binary);
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(cmdline.find(secret), std::string::npos) << "pid " << name << ": " << cmdline;
+  }
+}
+
 }  // namespace dbops::testing

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/result.hpp"
 #include "core/subprocess.hpp"
 
 namespace dbops::testing {
@@ -38,5 +39,19 @@ std::string dbops_binary();
 
 // Splits a command line the way a shell would for simple quoting ('...', "...").
 std::vector<std::string> split_command(std::string_view line);
+
+// The value of a Result, or "" after recording a test failure with its error.
+std::string must(Result<std::string> r);
+
+// Records a failure for every process whose command line holds `secret`.
+void expect_not_in_any_argv(std::string_view secret);
+
+// ASSERT_OK_AND_ASSIGN(auto x, expr): assigns the value of a Result, or fails
+// the test (returning from it) with the error.
+#define ASSERT_OK_AND_ASSIGN(lhs, expr)                          \
+  auto&& DBOPS_CONCAT_(assigned_, __LINE__) = (expr);            \
+  ASSERT_TRUE(DBOPS_CONCAT_(assigned_, __LINE__).has_value())    \
+      << DBOPS_CONCAT_(assigned_, __LINE__).error().to_string(); \
+  lhs = std::move(*DBOPS_CONCAT_(assigned_, __LINE__))
 
 }  // namespace dbops::testing
