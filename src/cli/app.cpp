@@ -65,18 +65,6 @@ std::string duration_text(const store::RunRecord& r) {
   return buf;
 }
 
-// Exit code of a finished run.
-int run_exit_code(const store::RunRecord& r) {
-  switch (r.state) {
-    case store::RunState::kSucceeded:
-      return 0;
-    case store::RunState::kCheckFailed:
-      return 1;
-    default:
-      return 3;
-  }
-}
-
 // ---------------------------------------------------------------------------
 // Commands. Each takes the session and returns the exit code.
 
@@ -516,9 +504,10 @@ std::unique_ptr<CLI::App> build_app(Commands& c, Session& s) {
                          "Target name (repeatable); all targets when omitted");
   backup_run->add_option("--tag", c.backup.tags,
                          "Only targets with this tag, key=value (repeatable)");
-  backup_run->add_option("--method", c.backup.method,
-                         "Backup method (postgres: logical, physical, pgbackrest; mysql: logical; redis: rdb; "
-                         "sqlite: file)");
+  backup_run->add_option(
+      "--method", c.backup.method,
+      "Backup method (postgres: logical, physical, pgbackrest; mysql: logical; redis: rdb; "
+      "sqlite: file)");
   backup_run->add_option("--fingerprint", c.backup.fingerprint, "Content fingerprint")
       ->check(CLI::IsMember({"off", "sampled", "full"}));
   backup_run->add_option("--metrics-textfile", c.backup.metrics_textfile,

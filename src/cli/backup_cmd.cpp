@@ -18,18 +18,6 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-std::string bytes_text(double b) {
-  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) {
-    b /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f%s" : "%.1f%s", b, kUnits[u]);
-  return buf;
-}
-
 std::string seconds_text(double s) {
   char buf[32];
   if (s < 120) {
@@ -117,16 +105,7 @@ Result<runtime::RunReport> run_job(Session& s, const runtime::JobSpec& spec) {
 }
 
 int exit_code_of(const runtime::RunReport& report) {
-  const store::RunRecord& run = report.run;
-  if (report.error_code) return exit_code_for(*report.error_code);
-  switch (run.state) {
-    case store::RunState::kSucceeded:
-      return 0;
-    case store::RunState::kCheckFailed:
-      return 1;
-    default:
-      return 3;
-  }
+  return report.error_code ? exit_code_for(*report.error_code) : run_exit_code(report.run);
 }
 
 Status write_metrics(Session& s, const std::string& textfile) {
@@ -236,9 +215,7 @@ int cmd_drill(Session& s, const BackupArgs& a) {
   json params = json::object();
   if (!a.backup.empty()) {
     // The backup names its target.
-    auto cfg = s.config();
-    if (!cfg) return report(cfg.error());
-    auto repository = repo::open_repository(**cfg, real_clock());
+    auto repository = s.repository();
     if (!repository) return report(repository.error());
     auto m = (*repository)->find(a.backup);
     if (!m) return report(m.error());
@@ -309,9 +286,7 @@ int cmd_backup_reindex(Session& s) {
 }
 
 int cmd_backup_list(Session& s, const BackupArgs& a) {
-  auto cfg = s.config();
-  if (!cfg) return report(cfg.error());
-  auto repository = repo::open_repository(**cfg, real_clock());
+  auto repository = s.repository();
   if (!repository) return report(repository.error());
   std::vector<std::string> targets = a.targets;
   if (targets.empty()) targets.push_back("");
@@ -380,9 +355,7 @@ int cmd_backup_list(Session& s, const BackupArgs& a) {
 }
 
 int cmd_backup_show(Session& s, const BackupArgs& a) {
-  auto cfg = s.config();
-  if (!cfg) return report(cfg.error());
-  auto repository = repo::open_repository(**cfg, real_clock());
+  auto repository = s.repository();
   if (!repository) return report(repository.error());
   auto m = (*repository)->find(a.backup);
   if (!m) return report(m.error());

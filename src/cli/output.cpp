@@ -1,6 +1,7 @@
 #include "cli/output.hpp"
 
 #include <algorithm>
+#include <cstdio>
 
 namespace dbops::cli {
 namespace {
@@ -36,6 +37,18 @@ std::string Table::render(bool color) const {
   std::string out = line(headers, true);
   for (const auto& row : rows) out += line(row, false);
   return out;
+}
+
+std::string bytes_text(double bytes) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (bytes >= 1024 && u < 4) {
+    bytes /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f%s" : "%.1f%s", bytes, kUnits[u]);
+  return buf;
 }
 
 }  // namespace dbops::cli

@@ -16,4 +16,7 @@ struct Table {
   std::string render(bool color) const;
 };
 
+// 1536 -> "1.5KiB".
+std::string bytes_text(double bytes);
+
 }  // namespace dbops::cli

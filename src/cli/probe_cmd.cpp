@@ -24,17 +24,7 @@ std::string fmt_seconds(const json& v) {
 }
 
 std::string fmt_bytes(const json& v) {
-  if (!v.is_number()) return "-";
-  double b = v.get<double>();
-  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) {
-    b /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f%s" : "%.1f%s", b, kUnits[u]);
-  return buf;
+  return v.is_number() ? bytes_text(v.get<double>()) : "-";
 }
 
 std::string fmt_lag(const json& t) {

@@ -4,6 +4,17 @@
 
 namespace dbops::cli {
 
+int run_exit_code(const store::RunRecord& run) {
+  switch (run.state) {
+    case store::RunState::kSucceeded:
+      return 0;
+    case store::RunState::kCheckFailed:
+      return 1;
+    default:
+      return 3;
+  }
+}
+
 int report(const Error& error) {
   std::string text = redact::scrub(error.to_string());
   std::fprintf(stderr, "dbops: %s\n", text.c_str());

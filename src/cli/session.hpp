@@ -12,11 +12,13 @@
 #include <vector>
 
 #include "cli/output.hpp"
+#include "core/clock.hpp"
 #include "core/config/config.hpp"
 #include "core/strings.hpp"
 #include "engine/engine.hpp"
 #include "notify/notifier.hpp"
 #include "ops/register.hpp"
+#include "repo/backup_io.hpp"
 #include "runtime/job.hpp"
 #include "store/store.hpp"
 
@@ -56,6 +58,14 @@ class Session {
     DBOPS_ASSIGN(const config::Config* c, config());
     DBOPS_ASSIGN(store_, store::open_store(c->state));
     return store_.get();
+  }
+
+  // The backup repository the config names, opened on first use.
+  Result<repo::Repository*> repository() {
+    if (repository_) return repository_.get();
+    DBOPS_ASSIGN(const config::Config* c, config());
+    DBOPS_ASSIGN(repository_, repo::open_repository(*c, real_clock()));
+    return repository_.get();
   }
 
   // The job kinds; `env` applies to the first call.
@@ -118,12 +128,15 @@ class Session {
   Globals& g_;
   std::optional<config::Config> config_;
   std::unique_ptr<store::Store> store_;
+  std::unique_ptr<repo::Repository> repository_;
   runtime::JobKindRegistry kinds_;
   std::unique_ptr<notify::Dispatcher> dispatcher_;
 };
 
 // Prints an error (redacted) on stderr and returns its exit code.
 int report(const Error& error);
+// The exit code of a finished run: 0 succeeded, 1 a check failed, 3 failed.
+int run_exit_code(const store::RunRecord& run);
 // Writes to stdout and flushes.
 void print(const std::string& text);
 
