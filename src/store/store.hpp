@@ -131,6 +131,8 @@ class Store {
   virtual Result<std::optional<RunRecord>> find_run_by_key(std::string_view key) = 0;
   // Newest first.
   virtual Result<std::vector<RunRecord>> list_runs(const RunQuery& query) = 0;
+  // How many runs match (limit ignored).
+  virtual Result<std::int64_t> count_runs(const RunQuery& query) = 0;
 
   virtual Result<std::int64_t> append_event(const EventRecord& event) = 0;
   // Oldest first.

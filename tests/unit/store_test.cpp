@@ -104,6 +104,10 @@ TEST(SqliteStore, ListFiltersAndOrders) {
   auto running = (*s)->list_runs({.state = RunState::kRunning});
   ASSERT_TRUE(running);
   EXPECT_EQ(running->size(), 5u);
+  // Counting takes the same filters and ignores the limit.
+  EXPECT_EQ((*s)->count_runs({.limit = 1}).value_or(-1), 5);
+  EXPECT_EQ((*s)->count_runs({.target = "odd"}).value_or(-1), 2);
+  EXPECT_EQ((*s)->count_runs({.target = "odd", .state = RunState::kFailed}).value_or(-1), 0);
 }
 
 TEST(SqliteStore, AmbiguousPrefix) {

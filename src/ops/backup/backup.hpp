@@ -33,6 +33,10 @@ std::vector<PruneDecision> plan_prune(const std::vector<repo::BackupListing>& ba
                                       std::chrono::system_clock::time_point now,
                                       std::string_view protected_id);
 
+// The catalog row of a published backup (`run_id` empty after a reindex).
+store::BackupRecord catalog_record(std::string repository, const repo::Manifest& manifest,
+                                   std::string run_id);
+
 // Rebuilds the store's catalog of the configured repository from its
 // manifests; returns how many backups it found.
 Result<std::size_t> reindex(const config::Config& config, store::Store& store, Clock& clock);

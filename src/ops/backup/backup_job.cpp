@@ -35,21 +35,6 @@ double seconds(std::chrono::system_clock::duration d) {
   return std::chrono::duration<double>(d).count();
 }
 
-store::BackupRecord catalog_record(const repo::Repository& repository, const repo::Manifest& m,
-                                   std::string run_id) {
-  return store::BackupRecord{.repository = repository.describe(),
-                             .target = m.target,
-                             .id = m.id,
-                             .engine = m.engine,
-                             .method = m.method,
-                             .started_at = m.started_at,
-                             .finished_at = m.finished_at,
-                             .plain_size = m.plain_size(),
-                             .stored_size = m.stored_size(),
-                             .run_id = std::move(run_id),
-                             .manifest_json = repo::to_json(m)};
-}
-
 Result<const engine::Engine*> engine_of(std::string_view name) {
   const engine::Engine* e = engine::Registry::global().find(name);
   if (!e) return fail(ErrorCode::kUnsupported, "unknown engine \"" + std::string(name) + "\"");
@@ -161,7 +146,9 @@ class BackupJob final : public runtime::JobKind {
       discard();
       return std::unexpected(std::move(published).error());
     }
-    if (auto st = ctx.store().upsert_backup(catalog_record(*repository, m, ctx.run_id())); !st) {
+    if (auto st =
+            ctx.store().upsert_backup(catalog_record(repository->describe(), m, ctx.run_id()));
+        !st) {
       log::warn("backup catalog not updated; `dbops backup reindex` repairs it",
                 {{"error", st.error().to_string()}});
     }

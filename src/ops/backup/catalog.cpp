@@ -109,24 +109,28 @@ std::vector<PruneDecision> plan_prune(const std::vector<repo::BackupListing>& ba
   return out;
 }
 
+store::BackupRecord catalog_record(std::string repository, const repo::Manifest& m,
+                                   std::string run_id) {
+  return store::BackupRecord{.repository = std::move(repository),
+                             .target = m.target,
+                             .id = m.id,
+                             .engine = m.engine,
+                             .method = m.method,
+                             .started_at = m.started_at,
+                             .finished_at = m.finished_at,
+                             .plain_size = m.plain_size(),
+                             .stored_size = m.stored_size(),
+                             .run_id = std::move(run_id),
+                             .manifest_json = repo::to_json(m)};
+}
+
 Result<std::size_t> reindex(const config::Config& config, store::Store& store, Clock& clock) {
   DBOPS_ASSIGN(auto repository, repo::open_repository(config, clock));
   DBOPS_ASSIGN(auto listing, repository->list());
   std::vector<store::BackupRecord> records;
   for (const auto& l : listing) {
     if (!l.manifest) continue;
-    const auto& m = *l.manifest;
-    records.push_back(store::BackupRecord{.repository = repository->describe(),
-                                          .target = m.target,
-                                          .id = m.id,
-                                          .engine = m.engine,
-                                          .method = m.method,
-                                          .started_at = m.started_at,
-                                          .finished_at = m.finished_at,
-                                          .plain_size = m.plain_size(),
-                                          .stored_size = m.stored_size(),
-                                          .run_id = {},
-                                          .manifest_json = repo::to_json(m)});
+    records.push_back(catalog_record(repository->describe(), *l.manifest, {}));
   }
   DBOPS_TRY(store.replace_backups(repository->describe(), records));
   return records.size();
@@ -164,15 +168,13 @@ Status publish_metrics(const config::Config& config, store::Store& store, obs::R
       duration.set({t.name}, std::chrono::duration<double>(b.finished_at - b.started_at).count());
       size.set({t.name}, static_cast<double>(b.stored_size));
     }
-    DBOPS_ASSIGN(auto failed, store.list_runs({.target = t.name,
-                                               .kind = "backup",
-                                               .state = store::RunState::kFailed,
-                                               .limit = 100000}));
-    DBOPS_ASSIGN(auto check_failed, store.list_runs({.target = t.name,
-                                                     .kind = "backup",
-                                                     .state = store::RunState::kCheckFailed,
-                                                     .limit = 100000}));
-    failures.set({t.name}, static_cast<double>(failed.size() + check_failed.size()));
+    std::int64_t failed_runs = 0;
+    for (const auto state : {store::RunState::kFailed, store::RunState::kCheckFailed}) {
+      DBOPS_ASSIGN(const auto n,
+                   store.count_runs({.target = t.name, .kind = "backup", .state = state}));
+      failed_runs += n;
+    }
+    failures.set({t.name}, static_cast<double>(failed_runs));
     DBOPS_ASSIGN(auto drills, store.list_drills({.target = t.name, .limit = 1}));
     if (!drills.empty()) {
       rto.set({t.name}, drills.front().rto_seconds);

@@ -256,27 +256,41 @@ class SqliteStore final : public Store {
     return run_from_row(r, 0);
   }
 
-  Result<std::vector<RunRecord>> list_runs(const RunQuery& q) override {
-    std::string sql = std::string("SELECT ") + kRunColumns + " FROM job_runs WHERE 1=1";
-    std::vector<Param> params;
+  // " WHERE ..." for a run query's target, kind and state (state set means
+  // exactly that state).
+  static std::string run_filter(const RunQuery& q, std::vector<Param>& params) {
+    std::string where = " WHERE 1=1";
     if (!q.target.empty()) {
-      sql += " AND target = ?";
+      where += " AND target = ?";
       params.emplace_back(q.target);
     }
     if (!q.kind.empty()) {
-      sql += " AND kind = ?";
+      where += " AND kind = ?";
       params.emplace_back(q.kind);
     }
     if (q.state) {
-      sql += " AND state = ?";
+      where += " AND state = ?";
       params.emplace_back(std::string(run_state_name(*q.state)));
     }
-    sql += " ORDER BY started_at_ms DESC, rowid DESC LIMIT ?";
+    return where;
+  }
+
+  Result<std::vector<RunRecord>> list_runs(const RunQuery& q) override {
+    std::vector<Param> params;
+    std::string sql = std::string("SELECT ") + kRunColumns + " FROM job_runs" +
+                      run_filter(q, params) + " ORDER BY started_at_ms DESC, rowid DESC LIMIT ?";
     params.emplace_back(static_cast<std::int64_t>(q.limit));
     DBOPS_ASSIGN(auto r, session_->query(sql, params));
     std::vector<RunRecord> out;
     for (std::size_t i = 0; i < r.rows.size(); ++i) out.push_back(run_from_row(r, i));
     return out;
+  }
+
+  Result<std::int64_t> count_runs(const RunQuery& q) override {
+    std::vector<Param> params;
+    const std::string sql = "SELECT count(*) FROM job_runs" + run_filter(q, params);
+    DBOPS_ASSIGN(auto r, session_->query(sql, params));
+    return r.integer(0, 0);
   }
 
   Result<std::int64_t> append_event(const EventRecord& e) override {
