@@ -401,19 +401,24 @@ Result<std::vector<std::string>> Repository::targets() {
 
 namespace {
 
-// The backup directories of one target, from one listing.
-Result<std::map<std::string, BackupDir>> scan_target(Storage& storage, std::string_view target) {
-  std::string prefix = std::string(target) + "/";
+// The backup directories under `target` (every target when empty), keyed by
+// (target, id), from one listing of the storage.
+Result<std::map<std::pair<std::string, std::string>, BackupDir>> scan(Storage& storage,
+                                                                      std::string_view target) {
+  const std::string prefix = target.empty() ? std::string() : std::string(target) + "/";
   DBOPS_ASSIGN(auto objects, storage.list(prefix));
-  std::map<std::string, BackupDir> dirs;
+  std::map<std::pair<std::string, std::string>, BackupDir> dirs;
   for (const auto& o : objects) {
-    std::string_view rest = std::string_view(o.key).substr(prefix.size());
-    std::size_t slash = rest.find('/');
+    const std::string_view key = o.key;
+    const std::size_t first = key.find('/');
+    if (first == std::string_view::npos) continue;
+    const std::string_view rest = key.substr(first + 1);
+    const std::size_t slash = rest.find('/');
     if (slash == std::string_view::npos) continue;  // the lock, takeover leftovers
-    std::string_view id = rest.substr(0, slash);
+    const std::string_view id = rest.substr(0, slash);
     if (!is_backup_id(id)) continue;
-    std::string_view inside = rest.substr(slash + 1);
-    BackupDir& dir = dirs[std::string(id)];
+    const std::string_view inside = rest.substr(slash + 1);
+    BackupDir& dir = dirs[{std::string(key.substr(0, first)), std::string(id)}];
     if (inside == kManifestName) {
       dir.has_manifest = true;
     } else if (inside.starts_with(kPinsDir) &&
@@ -440,34 +445,26 @@ std::vector<std::string> live_pins(Storage& storage, const std::vector<std::stri
 }  // namespace
 
 Result<std::vector<BackupListing>> Repository::list(std::string_view target) {
-  std::vector<std::string> names;
-  if (target.empty()) {
-    DBOPS_ASSIGN(names, targets());
-  } else {
-    DBOPS_TRY(validate_name("target", target));
-    names.emplace_back(target);
-  }
+  if (!target.empty()) DBOPS_TRY(validate_name("target", target));
+  DBOPS_ASSIGN(auto dirs, scan(*storage_, target));
   std::vector<BackupListing> out;
   const TimePoint now = clock_.now();
-  for (const auto& t : names) {
-    DBOPS_ASSIGN(auto dirs, scan_target(*storage_, t));
-    for (auto& [id, dir] : dirs) {
-      BackupListing listing;
-      listing.target = t;
-      listing.id = id;
-      if (dir.has_manifest) {
-        auto manifest = read_manifest(t, id);
-        if (manifest) {
-          listing.manifest = std::move(*manifest);
-        } else {
-          listing.problem = manifest.error().to_string();
-        }
+  for (auto& [where, dir] : dirs) {
+    BackupListing listing;
+    listing.target = where.first;
+    listing.id = where.second;
+    if (dir.has_manifest) {
+      auto manifest = read_manifest(listing.target, listing.id);
+      if (manifest) {
+        listing.manifest = std::move(*manifest);
       } else {
-        listing.problem = "incomplete: no manifest";
+        listing.problem = manifest.error().to_string();
       }
-      listing.pins = live_pins(*storage_, dir.pin_keys, now);
-      out.push_back(std::move(listing));
+    } else {
+      listing.problem = "incomplete: no manifest";
     }
+    listing.pins = live_pins(*storage_, dir.pin_keys, now);
+    out.push_back(std::move(listing));
   }
   // Oldest first. Ids carry whole seconds only; within one second the
   // manifests' start times (milliseconds) decide.
@@ -503,42 +500,39 @@ Result<Manifest> Repository::read_manifest(std::string_view target, std::string_
 
 Result<Manifest> Repository::find(std::string_view id) {
   if (id.empty()) return fail(ErrorCode::kInvalidArgument, "empty backup id");
-  DBOPS_ASSIGN(auto all, list());
-  std::vector<const BackupListing*> matches;
+  // Matched on the listing; only the manifest that matches is read.
+  DBOPS_ASSIGN(auto dirs, scan(*storage_, ""));
+  std::vector<std::pair<std::pair<std::string, std::string>, BackupDir>> matches;
   bool exact = false;
-  for (const auto& b : all) {
-    if (b.id == id) {
+  for (const auto& [where, dir] : dirs) {
+    if (where.second == id) {
       if (!exact) matches.clear();
       exact = true;
-      matches.push_back(&b);
-    } else if (!exact && b.id.starts_with(id)) {
-      matches.push_back(&b);
+      matches.emplace_back(where, dir);
+    } else if (!exact && where.second.starts_with(id)) {
+      matches.emplace_back(where, dir);
     }
   }
   if (matches.empty()) {
     return fail(ErrorCode::kNotFound, "no backup with id " + std::string(id) + " in " + describe(),
                 "List the backups with `dbops backup list`.");
   }
-  std::vector<const BackupListing*> complete;
-  for (const auto* b : matches) {
-    if (b->manifest) complete.push_back(b);
+  std::vector<std::string> complete, incomplete;
+  const std::pair<std::string, std::string>* found = nullptr;
+  for (const auto& [where, dir] : matches) {
+    (dir.has_manifest ? complete : incomplete).push_back(where.first + "/" + where.second);
+    if (dir.has_manifest) found = &where;
   }
-  if (complete.size() == 1) return *complete.front()->manifest;
   if (complete.size() > 1) {
-    std::vector<std::string> names;
-    for (const auto* b : complete) names.push_back(b->target + "/" + b->id);
     return fail(ErrorCode::kInvalidArgument,
-                "backup id " + std::string(id) + " is ambiguous: " + join(names, ", "),
+                "backup id " + std::string(id) + " is ambiguous: " + join(complete, ", "),
                 "Give more of the id.");
   }
-  if (matches.size() == 1) {
-    const BackupListing& b = *matches.front();
-    return read_manifest(b.target, b.id);
+  if (!found) {
+    return fail(ErrorCode::kNotFound, "no complete backup matches " + std::string(id) + ": " +
+                                          join(incomplete, ", ") + " (incomplete: no manifest)");
   }
-  std::vector<std::string> names;
-  for (const auto* b : matches) names.push_back(b->target + "/" + b->id + " (" + b->problem + ")");
-  return fail(ErrorCode::kNotFound,
-              "no complete backup matches " + std::string(id) + ": " + join(names, ", "));
+  return read_manifest(found->first, found->second);
 }
 
 Status Repository::publish(const Manifest& manifest) {
@@ -599,9 +593,10 @@ Status Repository::remove_backup(std::string_view target, std::string_view id) {
 Result<std::vector<std::string>> Repository::remove_leftovers(std::string_view target,
                                                               std::string_view keep_id) {
   DBOPS_TRY(validate_name("target", target));
-  DBOPS_ASSIGN(auto dirs, scan_target(*storage_, target));
+  DBOPS_ASSIGN(auto dirs, scan(*storage_, target));
   std::vector<std::string> removed;
-  for (const auto& [id, dir] : dirs) {
+  for (const auto& [where, dir] : dirs) {
+    const std::string& id = where.second;
     if (dir.has_manifest || id == keep_id) continue;
     DBOPS_TRY(storage_->remove_prefix(backup_prefix(target, id)));
     removed.push_back(id);
