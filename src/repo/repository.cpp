@@ -16,18 +16,9 @@
 #include "repo/internal.hpp"
 
 namespace dbops::repo {
-namespace {
-
-using nlohmann::json;
-
-constexpr std::string_view kLockName = "lock";
-constexpr std::string_view kTakeoverInfix = "lock.takeover.";
-constexpr std::string_view kPinsDir = "pins/";
-constexpr std::string_view kManifestName = "manifest.json";
-constexpr int kLockAttempts = 16;
 
 // What a lock or pin object holds.
-struct LeaseRecord {
+struct detail::LeaseRecord {
   std::string owner;  // "host:pid"
   std::string host;
   long pid = 0;
@@ -36,6 +27,17 @@ struct LeaseRecord {
   TimePoint acquired_at{};
   TimePoint expires_at{};
 };
+
+namespace {
+using detail::LeaseRecord;
+
+using nlohmann::json;
+
+constexpr std::string_view kLockName = "lock";
+constexpr std::string_view kTakeoverInfix = "lock.takeover.";
+constexpr std::string_view kPinsDir = "pins/";
+constexpr std::string_view kManifestName = "manifest.json";
+constexpr int kLockAttempts = 16;
 
 std::string hostname() {
   char buf[256] = {};
@@ -261,6 +263,22 @@ Repository::Repository(std::unique_ptr<Storage> storage, Clock& clock,
                        std::chrono::milliseconds lease)
     : storage_(std::move(storage)), clock_(clock), lease_(lease) {}
 
+LeaseGuard Repository::start_lease(std::string key, std::string what, bool is_lock,
+                                   LeaseRecord record) {
+  LeaseGuard guard;
+  guard.state_ = std::make_unique<LeaseGuard::State>();
+  auto& s = *guard.state_;
+  s.storage = storage_.get();
+  s.clock = &clock_;
+  s.lease = lease_;
+  s.key = std::move(key);
+  s.what = std::move(what);
+  s.is_lock = is_lock;
+  s.record = std::move(record);
+  s.start();
+  return guard;
+}
+
 Result<LeaseGuard> Repository::lock(std::string_view target, std::string_view run_id) {
   DBOPS_TRY(validate_name("target", target));
   const std::string key = lock_key(target);
@@ -268,18 +286,8 @@ Result<LeaseGuard> Repository::lock(std::string_view target, std::string_view ru
     LeaseRecord record = new_record(clock_, lease_, run_id);
     DBOPS_ASSIGN(bool created, storage_->create_exclusive(key, record_json(record)));
     if (created) {
-      LeaseGuard guard;
-      guard.state_ = std::make_unique<LeaseGuard::State>();
-      auto& s = *guard.state_;
-      s.storage = storage_.get();
-      s.clock = &clock_;
-      s.lease = lease_;
-      s.key = key;
-      s.what = "lock of target " + std::string(target);
-      s.is_lock = true;
-      s.record = std::move(record);
-      s.start();
-      return guard;
+      return start_lease(key, "lock of target " + std::string(target), /*is_lock=*/true,
+                         std::move(record));
     }
 
     auto existing = storage_->get_bytes(key);
@@ -371,18 +379,8 @@ Result<LeaseGuard> Repository::pin(std::string_view target, std::string_view id,
     return backup_missing();
   }
 
-  LeaseGuard guard;
-  guard.state_ = std::make_unique<LeaseGuard::State>();
-  auto& s = *guard.state_;
-  s.storage = storage_.get();
-  s.clock = &clock_;
-  s.lease = lease_;
-  s.key = std::move(key);
-  s.what = "pin of backup " + std::string(target) + "/" + std::string(id);
-  s.is_lock = false;
-  s.record = std::move(record);
-  s.start();
-  return guard;
+  return start_lease(std::move(key), "pin of backup " + std::string(target) + "/" + std::string(id),
+                     /*is_lock=*/false, std::move(record));
 }
 
 Result<std::vector<std::string>> Repository::targets() {

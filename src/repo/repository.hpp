@@ -39,6 +39,9 @@ struct LockInfo {
 };
 
 class Repository;
+namespace detail {
+struct LeaseRecord;
+}
 
 // Holds a lock or a pin and renews it until destroyed or released. It must
 // not outlive the Repository it came from. A holder checks healthy() before
@@ -103,6 +106,10 @@ class Repository {
                                                     std::string_view keep_id = {});
 
  private:
+  // A guard holding `record` under `key`, renewed from now on.
+  LeaseGuard start_lease(std::string key, std::string what, bool is_lock,
+                         detail::LeaseRecord record);
+
   std::unique_ptr<Storage> storage_;
   Clock& clock_;
   std::chrono::milliseconds lease_;
