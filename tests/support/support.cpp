@@ -9,19 +9,13 @@
 namespace dbops::testing {
 
 TempDir::TempDir() {
-  const char* base = std::getenv("TMPDIR");
-  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/dbops-test-XXXXXX";
-  if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-  path_ = tmpl;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
+  auto dir = TempDirectory::create({}, "dbops-test-");
+  if (!dir) throw std::runtime_error(dir.error().to_string());
+  dir_ = std::move(*dir);
 }
 
 std::filesystem::path TempDir::write(std::string_view name, std::string_view contents) const {
-  const auto p = path_ / name;
+  const auto p = dir_.path() / name;
   std::filesystem::create_directories(p.parent_path());
   std::ofstream(p, std::ios::binary) << contents;
   return p;

@@ -8,6 +8,7 @@
 
 #include "core/result.hpp"
 #include "core/subprocess.hpp"
+#include "core/temp_dir.hpp"
 
 namespace dbops::testing {
 
@@ -15,16 +16,13 @@ namespace dbops::testing {
 class TempDir {
  public:
   TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(std::string_view name) const { return path_ / name; }
+  const std::filesystem::path& path() const { return dir_.path(); }
+  std::filesystem::path operator/(std::string_view name) const { return dir_.path() / name; }
   // Writes a file relative to the directory and returns its path.
   std::filesystem::path write(std::string_view name, std::string_view contents) const;
 
  private:
-  std::filesystem::path path_;
+  TempDirectory dir_;
 };
 
 std::string read_file(const std::filesystem::path& path);
