@@ -35,13 +35,9 @@
 #include <vector>
 
 #include "core/result.hpp"
+#include "core/subprocess.hpp"
 
 namespace dbops {
-
-struct RunAsUser {
-  uid_t uid = 0;
-  gid_t gid = 0;
-};
 
 struct BackgroundOptions {
   // The program and its arguments; must not be empty.

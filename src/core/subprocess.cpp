@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -182,6 +183,14 @@ Status Runner::spawn() {
   spec.argv = options_.argv;
   DBOPS_ASSIGN(spec.env, child::environment(program(), options_.env, options_.clear_env));
   spec.cwd = options_.cwd;
+  if (options_.run_as) {
+    if (::geteuid() != 0) {
+      return fail(ErrorCode::kInvalidArgument, program() + ": running as another user needs root");
+    }
+    spec.switch_user = true;
+    spec.uid = options_.run_as->uid;
+    spec.gid = options_.run_as->gid;
+  }
 
   // The child's ends: pipes where output is kept or input fed, else /dev/null.
   const std::string what = program() + ": create pipe";
@@ -522,6 +531,13 @@ Result<ProcessResult> run_process(const ProcessOptions& options) {
   Runner runner(options, result);
   DBOPS_TRY(runner.run());
   return result;
+}
+
+Result<RunAsUser> user_by_name(std::string_view name) {
+  const std::string n(name);
+  const passwd* pw = ::getpwnam(n.c_str());
+  if (pw == nullptr) return fail(ErrorCode::kConfig, "there is no user \"" + n + "\"");
+  return RunAsUser{.uid = pw->pw_uid, .gid = pw->pw_gid};
 }
 
 }  // namespace dbops

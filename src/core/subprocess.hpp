@@ -32,6 +32,8 @@
 // not to be ignored (the kernel would reap the child before we can).
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -45,6 +47,14 @@
 #include "core/result.hpp"
 
 namespace dbops {
+
+// A user to run a child as (dbops must be root to switch).
+struct RunAsUser {
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+// The user and primary group of `name`; kConfig when there is no such user.
+Result<RunAsUser> user_by_name(std::string_view name);
 
 // Where one of the child's output streams (stdout or stderr) goes.
 class OutputSink {
@@ -97,6 +107,9 @@ struct ProcessOptions {
   // Working directory of the child; empty keeps dbops's. A relative argv[0]
   // with a slash ("./bin/x") is resolved against it.
   std::string cwd;
+  // Run the child as this user and its group (supplementary groups: none);
+  // needs root, an Error otherwise.
+  std::optional<RunAsUser> run_as;
 
   // After this the child's process group gets SIGTERM and, kill_grace later,
   // SIGKILL; the result then has timed_out set. Zero means no timeout.

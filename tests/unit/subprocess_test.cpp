@@ -23,6 +23,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/strings.hpp"
+
 namespace dbops {
 namespace {
 
@@ -670,6 +672,19 @@ TEST(Subprocess, ConcurrentRunsFromSeveralThreads) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(good.load(), 20);
+}
+
+TEST(Subprocess, RunsAsAnotherUser) {
+  ASSERT_EQ(::geteuid(), 0U) << "switching users needs root; the test suite runs as root";
+  auto nobody = user_by_name("nobody");
+  ASSERT_TRUE(nobody) << nobody.error().to_string();
+  auto r = run_process({.argv = {"id", "-u"},
+                        .run_as = *nobody,
+                        .timeout = std::chrono::seconds(10),
+                        .stdout_sink = OutputSink::capture()});
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(std::string(trim(r->stdout_text)), std::to_string(nobody->uid));
+  EXPECT_EQ(user_by_name("no-such-user-dbops").error().code, ErrorCode::kConfig);
 }
 
 }  // namespace

@@ -126,15 +126,6 @@ Result<RunAs> resolve_run_as(const Options& options, std::string_view package_us
               "Create the user or set Options::run_as to an existing unprivileged user.");
 }
 
-std::vector<std::string> as_user(const RunAs& as, std::vector<std::string> argv) {
-  if (!as.user) return argv;
-  std::vector<std::string> out = {"setpriv", "--reuid=" + std::to_string(as.user->uid),
-                                  "--regid=" + std::to_string(as.user->gid), "--clear-groups",
-                                  "--"};
-  out.insert(out.end(), std::make_move_iterator(argv.begin()), std::make_move_iterator(argv.end()));
-  return out;
-}
-
 Result<fs::path> find_tool(std::string_view engine, const std::vector<std::string>& names,
                            const std::vector<fs::path>& extra_dirs, std::string_view hint) {
   std::vector<fs::path> dirs;
@@ -323,7 +314,8 @@ Status chown_tree(const fs::path& path, const RunAs& as) {
 
 Result<ProcessResult> run_tool_raw(const ToolRun& run) {
   ProcessOptions options;
-  options.argv = run.as != nullptr ? as_user(*run.as, run.argv) : run.argv;
+  options.argv = run.argv;
+  if (run.as != nullptr) options.run_as = run.as->user;
   options.env = run.env;
   options.clear_env = true;
   options.cwd = run.cwd.string();

@@ -62,9 +62,6 @@ Result<std::filesystem::path> make_owned_dir(const std::filesystem::path& base,
 // dbops runs as root; the current user otherwise.
 Result<RunAs> resolve_run_as(const Options& options, std::string_view package_user);
 
-// `argv` prefixed so that it runs as `as` (setpriv) when a switch is needed.
-std::vector<std::string> as_user(const RunAs& as, std::vector<std::string> argv);
-
 // The first of `names` found in $<env_var> (a directory), on PATH or in
 // `extra_dirs`; an error with an installation hint otherwise.
 Result<std::filesystem::path> find_tool(std::string_view engine,

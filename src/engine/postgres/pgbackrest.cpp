@@ -1,6 +1,5 @@
 #include "engine/postgres/pgbackrest.hpp"
 
-#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,10 +29,7 @@ Stanza from_details(const std::map<std::string, std::string>& d) {
 }
 
 std::vector<std::string> argv_for(const Stanza& s, std::vector<std::string> command) {
-  std::vector<std::string> argv;
-  // pgBackRest refuses to run as root; it runs as the cluster's owner.
-  if (::geteuid() == 0 && !s.run_as.empty()) argv = {"runuser", "-u", s.run_as, "--"};
-  argv.emplace_back("pgbackrest");
+  std::vector<std::string> argv = {"pgbackrest"};
   if (!s.config.empty()) argv.push_back("--config=" + s.config);
   argv.push_back("--stanza=" + s.stanza);
   argv.emplace_back("--log-level-console=info");
@@ -45,7 +41,13 @@ std::vector<std::string> argv_for(const Stanza& s, std::vector<std::string> comm
 Result<ProcessResult> run(const Stanza& s, std::vector<std::string> command,
                           std::chrono::milliseconds timeout, const std::atomic<bool>* cancel) {
   const std::string what = "pgbackrest " + command.front();
+  // pgBackRest refuses to run as root; it runs as the cluster's owner.
+  std::optional<RunAsUser> as;
+  if (::geteuid() == 0 && !s.run_as.empty()) {
+    DBOPS_ASSIGN(as, user_by_name(s.run_as));
+  }
   DBOPS_ASSIGN(auto r, run_process({.argv = argv_for(s, std::move(command)),
+                                    .run_as = as,
                                     .timeout = timeout,
                                     .cancel = cancel,
                                     .stdout_sink = OutputSink::capture_tail(1 << 20),
@@ -177,10 +179,10 @@ Status restore(BackupInput& input, const std::filesystem::path& dir) {
   }
   // pgBackRest writes the files as the user it runs as.
   if (::geteuid() == 0 && !s.run_as.empty()) {
+    DBOPS_ASSIGN(const RunAsUser user, user_by_name(s.run_as));
     struct stat st {};
-    const passwd* pw = ::getpwnam(s.run_as.c_str());
-    if (pw && ::stat(dir.c_str(), &st) == 0 && st.st_uid == 0 &&
-        ::chown(dir.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
+    if (::stat(dir.c_str(), &st) == 0 && st.st_uid == 0 &&
+        ::chown(dir.c_str(), user.uid, user.gid) != 0) {
       return fail(ErrorCode::kIo, "chown " + dir.string() + " to " + s.run_as);
     }
   }
