@@ -1,6 +1,8 @@
-// Logical backups of a real MariaDB through the dbops binary: backup, verify,
-// drill (CHECK TABLE, fingerprint, canary), restore; a backup under a running
-// write load drills green; kill -9 during the stream leaves nothing listed.
+// Logical (mariadb-dump) and physical (mariabackup) backups of a real MariaDB
+// through the dbops binary: backup, verify, drill (prepare, CHECK TABLE,
+// fingerprint, canaries), restore; a backup under a running write load drills
+// green; kill -9 during the stream leaves nothing listed; the documented
+// grants are enough.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -101,6 +103,81 @@ TEST_F(BackupMariadb, BackupDrillAndRestore) {
   EXPECT_EQ(must(mariadb(db, "SELECT n FROM shop.v")), "5001");
 }
 
+TEST_F(BackupMariadb, PhysicalBackupDrillAndRestoreToAPath) {
+  auto& db = shared_mariadb();
+  must(mariadb(db,
+               "CREATE DATABASE phys; CREATE TABLE phys.t (id INT PRIMARY KEY AUTO_INCREMENT, "
+               "note VARCHAR(50), n INT) ENGINE=InnoDB; CREATE TABLE phys.log (m TEXT) "
+               "ENGINE=Aria; INSERT INTO phys.t (note, n) SELECT CONCAT('r', n), n FROM "
+               "scratch.nums WHERE n <= 3000; INSERT INTO phys.t (note) VALUES ('before'); "
+               "INSERT INTO phys.log VALUES ('aria row');"));
+  write_config("phys",
+               "    backup: {method: physical}\n"
+               "    canaries:\n"
+               "      - {name: before, sql: \"SELECT COUNT(*) FROM t WHERE note = 'before'\", "
+               "expect: \"1\"}\n"
+               "      - {name: after, sql: \"SELECT COUNT(*) FROM t WHERE note = 'after'\", "
+               "expect: \"0\"}\n"
+               "      - {name: aria, sql: \"SELECT m FROM log\", expect: \"aria row\"}\n");
+  const json taken = run_json({"backup", "run"}, 0);
+  const std::string id = backup_id(taken);
+  ASSERT_FALSE(id.empty()) << taken.dump();
+  EXPECT_EQ(taken[0]["result"]["method"], "physical");
+  must(mariadb(db, "INSERT INTO phys.t (note) VALUES ('after')"));
+
+  const json shown = run_json({"backup", "show", id}, 0);
+  EXPECT_FALSE(shown["position"].value("lsn_end", "").empty()) << shown.dump();
+  EXPECT_NE(shown["tool"].get<std::string>().find("mariadb-backup"), std::string::npos)
+      << shown.dump();
+  ASSERT_EQ(shown["objects"].size(), 1U) << shown.dump();
+
+  run_json({"backup", "verify", id}, 0);
+  const json drill = run_json({"drill"}, 0);
+  std::set<std::string> names;
+  for (const auto& c : drill[0]["result"]["checks"]) {
+    EXPECT_TRUE(c["passed"].get<bool>()) << c.dump();
+    names.insert(c["name"]);
+  }
+  for (const char* name : {"checksums", "mariabackup_prepare", "check_table", "fingerprint:phys",
+                           "canary:before", "canary:after", "canary:aria"}) {
+    EXPECT_TRUE(names.contains(name)) << name << " in " << drill.dump();
+  }
+
+  // Not into the running server: to a path, extracted and prepared.
+  const auto refused = run_dbops({"backup", "restore", id, "--to", "maria"}, dir_.path(), env());
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.stderr_text.find("whole data directory"), std::string::npos)
+      << refused.stderr_text;
+  const std::filesystem::path out = dir_.path() / "restored";
+  run_json({"backup", "restore", id, "--to", out.string()}, 0);
+  std::ifstream checkpoints(out / "xtrabackup_checkpoints");
+  std::string first;
+  std::getline(checkpoints, first);
+  EXPECT_EQ(first, "backup_type = log-applied");
+  // That directory is a data directory a server starts on, as the docs say.
+  auto prepared = engine::launcher::prepare_mariadb_instance();
+  ASSERT_TRUE(prepared) << prepared.error().to_string();
+  std::filesystem::copy(out, (*prepared)->data_dir(), std::filesystem::copy_options::recursive);
+  auto restored = engine::launcher::start_mariadb_restored(std::move(*prepared));
+  ASSERT_TRUE(restored) << restored.error().to_string();
+  EXPECT_EQ(must(mariadb(**restored, "SELECT COUNT(*) FROM phys.t WHERE note = 'before'")), "1");
+  EXPECT_EQ(must(mariadb(**restored, "SELECT COUNT(*) FROM phys.t WHERE note = 'after'")), "0");
+  EXPECT_EQ(must(mariadb(**restored, "SELECT COUNT(*) FROM phys.t")), "3001");
+}
+
+TEST_F(BackupMariadb, AnUnpreparedCopyIsNeverStarted) {
+  auto prepared = engine::launcher::prepare_mariadb_instance();
+  ASSERT_TRUE(prepared) << prepared.error().to_string();
+  const auto data = (*prepared)->data_dir();
+  std::filesystem::create_directories(data / "mysql");
+  std::ofstream(data / "xtrabackup_checkpoints") << "backup_type = full-backuped\nfrom_lsn = 0\n";
+  auto started = engine::launcher::start_mariadb_restored(std::move(*prepared));
+  ASSERT_FALSE(started);
+  EXPECT_EQ(started.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(started.error().message.find("not prepared"), std::string::npos)
+      << started.error().message;
+}
+
 TEST_F(BackupMariadb, BackupUnderWriteLoadDrillsGreen) {
   auto& db = shared_mariadb();
   must(mariadb(
@@ -108,17 +185,25 @@ TEST_F(BackupMariadb, BackupUnderWriteLoadDrillsGreen) {
       "CREATE DATABASE busy; CREATE TABLE busy.t (id INT PRIMARY KEY AUTO_INCREMENT, v "
       "INT) ENGINE=InnoDB; INSERT INTO busy.t (v) SELECT n FROM scratch.nums WHERE n <= 20000;"));
   write_config("busy");
-  std::atomic<bool> stop{false};
-  std::thread writer([&] {
-    while (!stop) (void)mariadb(db, "INSERT INTO busy.t (v) VALUES (1)", 5s);
-  });
-  const json taken = run_json({"backup", "run"}, 0);
-  stop = true;
-  writer.join();
-  ASSERT_FALSE(backup_id(taken).empty()) << taken.dump();
-  const json drill = run_json({"drill"}, 0);
-  for (const auto& c : drill[0]["result"]["checks"])
-    EXPECT_TRUE(c["passed"].get<bool>()) << c.dump();
+  for (const char* method : {"logical", "physical"}) {
+    SCOPED_TRACE(method);
+    std::atomic<bool> stop{false};
+    std::atomic<int> written{0};
+    std::thread writer([&] {
+      while (!stop) {
+        if (mariadb(db, "INSERT INTO busy.t (v) VALUES (1)", 5s)) ++written;
+      }
+    });
+    const json taken = run_json({"backup", "run", "--method", method}, 0);
+    stop = true;
+    writer.join();
+    EXPECT_GT(written.load(), 0);
+    const std::string id = backup_id(taken);
+    ASSERT_FALSE(id.empty()) << taken.dump();
+    const json drill = run_json({"drill", "--backup", id}, 0);
+    for (const auto& c : drill[0]["result"]["checks"])
+      EXPECT_TRUE(c["passed"].get<bool>()) << c.dump();
+  }
 }
 
 TEST_F(BackupMariadb, KilledDuringTheStreamLeavesNothingListed) {
@@ -127,16 +212,24 @@ TEST_F(BackupMariadb, KilledDuringTheStreamLeavesNothingListed) {
                "CREATE DATABASE big; CREATE TABLE big.t (id INT PRIMARY KEY, h CHAR(32)) "
                "ENGINE=InnoDB; INSERT INTO big.t SELECT n, MD5(n) FROM scratch.nums;"));
   write_config("big");
-  auto fenv = env();
-  fenv.emplace_back("DBOPS_FAULT", "backup.during_stream");
-  const auto killed = run_dbops({"backup", "run"}, dir_.path(), fenv);
-  EXPECT_EQ(killed.signal, SIGKILL) << killed.stderr_text;
-  EXPECT_EQ(run_json({"backup", "list"}, 0).size(), 0U);
-  std::this_thread::sleep_for(5500ms);
-  EXPECT_FALSE(backup_id(run_json({"backup", "run"}, 0)).empty());
+  std::size_t good = 0;
+  for (const char* method : {"logical", "physical"}) {
+    SCOPED_TRACE(method);
+    auto fenv = env();
+    fenv.emplace_back("DBOPS_FAULT", "backup.during_stream");
+    const auto killed = run_dbops({"backup", "run", "--method", method}, dir_.path(), fenv);
+    EXPECT_EQ(killed.signal, SIGKILL) << killed.stderr_text;
+    EXPECT_EQ(run_json({"backup", "list"}, 0).size(), good);
+    // The dead run's tool holds no lock on the server: writes go on.
+    EXPECT_TRUE(
+        mariadb(db, "INSERT INTO big.t VALUES (0, 'x'); DELETE FROM big.t WHERE id = 0", 10s));
+    std::this_thread::sleep_for(5500ms);
+    EXPECT_FALSE(backup_id(run_json({"backup", "run", "--method", method}, 0)).empty());
+    ++good;
+  }
   const json all = run_json({"backup", "list", "--all"}, 0);
-  ASSERT_EQ(all.size(), 1U);
-  EXPECT_TRUE(all[0]["complete"].get<bool>());
+  ASSERT_EQ(all.size(), good);
+  for (const auto& b : all) EXPECT_TRUE(b["complete"].get<bool>()) << b.dump();
 }
 
 TEST_F(BackupMariadb, TheDocumentedGrantsAreEnough) {
@@ -156,6 +249,11 @@ TEST_F(BackupMariadb, TheDocumentedGrantsAreEnough) {
       << "    database: granted\n";
   const std::vector<std::pair<std::string, std::string>> lenv = {{"MARIA_PW", "least-priv-1"}};
   auto r = run_dbops({"--output", "json", "backup", "run"}, dir_.path(), lenv);
+  ASSERT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
+  r = run_dbops({"drill"}, dir_.path(), lenv);
+  EXPECT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
+  // mariabackup needs no more than these either.
+  r = run_dbops({"--output", "json", "backup", "run", "--method", "physical"}, dir_.path(), lenv);
   ASSERT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
   r = run_dbops({"drill"}, dir_.path(), lenv);
   EXPECT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
@@ -179,18 +277,22 @@ TEST_F(BackupMariadb, WithABinaryLogTheFingerprintIsExactAndThePositionRecorded)
       << primary.port()
       << "\n    user: dbops_backup\n    password: ${env:MARIA_PW}\n    database: gt\n";
   const std::vector<std::pair<std::string, std::string>> penv = {{"MARIA_PW", "least-priv-2"}};
-  auto r = run_dbops({"--output", "json", "backup", "run"}, dir_.path(), penv);
-  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
-  const std::string id = backup_id(json::parse(r.stdout_text));
-  r = run_dbops({"--output", "json", "backup", "show", id}, dir_.path(), penv);
-  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
-  const json m = json::parse(r.stdout_text);
-  EXPECT_FALSE(m["position"].value("gtid", "").empty()) << m.dump();
-  EXPECT_FALSE(m["position"].value("binlog_file", "").empty()) << m.dump();
-  ASSERT_EQ(m["fingerprints"].size(), 1U) << m.dump();
-  EXPECT_FALSE(m["fingerprints"][0].value("approximate", false)) << m.dump();
-  r = run_dbops({"drill"}, dir_.path(), penv);
-  EXPECT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
+  for (const char* method : {"logical", "physical"}) {
+    SCOPED_TRACE(method);
+    auto r =
+        run_dbops({"--output", "json", "backup", "run", "--method", method}, dir_.path(), penv);
+    ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+    const std::string id = backup_id(json::parse(r.stdout_text));
+    r = run_dbops({"--output", "json", "backup", "show", id}, dir_.path(), penv);
+    ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+    const json m = json::parse(r.stdout_text);
+    EXPECT_FALSE(m["position"].value("gtid", "").empty()) << m.dump();
+    EXPECT_FALSE(m["position"].value("binlog_file", "").empty()) << m.dump();
+    ASSERT_EQ(m["fingerprints"].size(), 1U) << m.dump();
+    EXPECT_FALSE(m["fingerprints"][0].value("approximate", false)) << m.dump();
+    r = run_dbops({"drill", "--backup", id}, dir_.path(), penv);
+    EXPECT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
+  }
 }
 
 }  // namespace

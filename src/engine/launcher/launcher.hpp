@@ -119,6 +119,25 @@ Result<std::unique_ptr<Instance>> start_redis(const Options& options = {});
 Result<std::unique_ptr<Instance>> prepare_postgres_instance(const Options& options = {});
 Result<std::unique_ptr<Instance>> start_postgres_restored(std::unique_ptr<Instance> prepared);
 
+// A MariaDB instance on a data directory restored from a physical backup
+// (mariabackup --backup, extracted and prepared with mariabackup --prepare),
+// for restore drills. prepare_mariadb_instance() creates an empty instance
+// directory (data/ inside, owned by the user the server will run as) for the
+// caller to fill; start_mariadb_restored() then starts mariadbd on it with the
+// generated my.cnf (loopback only, no binary log, skip-slave-start,
+// event_scheduler=OFF, plus Options::settings) and the InnoDB layout the
+// backup was made with (innodb_page_size, innodb_data_file_path,
+// innodb_undo_tablespaces, innodb_checksum_algorithm from backup-my.cnf).
+// root@localhost and root@127.0.0.1 get the instance's password through an
+// init-file that the server runs before it listens (and that is removed once
+// it does); the backup's other accounts are kept as they are.
+// master.info, relay-log.info and multi-master.info are removed.
+// Refused: a directory without mysql/ or a copy that was not prepared
+// (kInvalidArgument), and tables kept outside the data directory (.isl files,
+// symbolic links: kUnsupported).
+Result<std::unique_ptr<Instance>> prepare_mariadb_instance(const Options& options = {});
+Result<std::unique_ptr<Instance>> start_mariadb_restored(std::unique_ptr<Instance> prepared);
+
 // A PostgreSQL primary with streaming replicas (wal_log_hints on, so that
 // pg_rewind can work), each replica started from pg_basebackup of the primary.
 struct PostgresTopology {

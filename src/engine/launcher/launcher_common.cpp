@@ -33,13 +33,6 @@ constexpr std::string_view kBindErrors[] = {
     "Could not create server TCP listening socket",  // Redis
 };
 
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // The pid namespace of this process ("pid:[4026531836]"); owner files from
 // another namespace (a container sharing /tmp) are never judged stale.
 std::string pid_namespace() {
@@ -95,6 +88,13 @@ Status check_reachable(const fs::path& dir, const RunAs& as) {
 }
 
 }  // namespace
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
 
 Result<RunAs> resolve_run_as(const Options& options, std::string_view package_user) {
   RunAs as;

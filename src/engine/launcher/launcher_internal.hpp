@@ -96,6 +96,8 @@ std::vector<ProcInfo> processes_in(const std::filesystem::path& dir);
 // True when `info` still names the same live process (pid not reused).
 bool still_alive(const ProcInfo& info);
 
+// The whole file; empty when it cannot be read.
+std::string read_text(const std::filesystem::path& path);
 // The last `max_lines` lines of a file (at most 8 KiB), for error messages.
 std::string file_tail(const std::filesystem::path& path, std::size_t max_lines = 30);
 // The part of a file after byte `offset`.

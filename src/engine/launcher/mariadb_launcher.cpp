@@ -2,9 +2,11 @@
 // with --defaults-file, so no other option file applies), root's password set
 // over the socket, and GTID replication for the replicated pair.
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <mutex>
+#include <set>
 #include <sstream>
 
 #include "core/log.hpp"
@@ -39,6 +41,10 @@ struct Role {
   int server_id = 1;
   // Binary log and GTID settings for replication (off when standalone).
   bool replication = false;
+  // A restored data directory: the InnoDB layout it was made with (from its
+  // backup-my.cnf), and the init-file that gives root its password at start.
+  std::vector<std::pair<std::string, std::string>> layout;
+  fs::path init_file;
 };
 
 LaunchedInstance::Shape mariadb_shape() {
@@ -96,6 +102,8 @@ std::string my_cnf(const LaunchedInstance& instance, const Options& options, con
   } else {
     cnf << "skip-log-bin\n";
   }
+  for (const auto& [key, value] : role.layout) cnf << key << "=" << value << "\n";
+  if (!role.init_file.empty()) cnf << "init-file=" << role.init_file.string() << "\n";
   for (const auto& [key, value] : options.settings) cnf << key << "=" << value << "\n";
   return cnf.str();
 }
@@ -240,38 +248,50 @@ class DatadirTemplate {
   pid_t creator_ = 0;
 };
 
-Result<std::unique_ptr<LaunchedInstance>> start_instance(const Options& options, const Role& role,
-                                                         Secret password,
-                                                         Clock::time_point deadline) {
-  DBOPS_ASSIGN(MariaTools tools, mariadb_tools());
+Result<std::unique_ptr<LaunchedInstance>> create_instance(const Options& options,
+                                                          std::string_view tag, Secret password) {
   DBOPS_ASSIGN(RunAs as, resolve_run_as(options, "mysql"));
   DBOPS_ASSIGN(auto instance,
-               LaunchedInstance::create(options, "my", mariadb_shape(), as, std::move(password)));
+               LaunchedInstance::create(options, tag, mariadb_shape(), as, std::move(password)));
   DBOPS_TRY(instance->socket_path("mysqld.sock"));
+  return instance;
+}
 
-  DBOPS_TRY(DatadirTemplate::get().provide(*instance, tools, deadline));
-
-  const fs::path cnf_path = instance->directory() / "my.cnf";
-  LaunchedInstance::Launch launch;
-  launch.argv = {tools.server.string(), "--defaults-file=" + cnf_path.string()};
-  launch.configure = [&](int port) {
-    return write_owned_file(cnf_path, my_cnf(*instance, options, role, port), instance->run_as(),
+// Starts mariadbd on the instance's filled data directory and proves root's
+// TCP account. A fresh data directory gets its accounts set up over the
+// socket; a restored one got them from its init-file before the server
+// listened.
+Status launch(LaunchedInstance& instance, const MariaTools& tools, const Options& options,
+              const Role& role, Clock::time_point deadline) {
+  const bool restored = !role.init_file.empty();
+  const fs::path cnf_path = instance.directory() / "my.cnf";
+  LaunchedInstance::Launch how;
+  how.argv = {tools.server.string(), "--defaults-file=" + cnf_path.string()};
+  how.configure = [&](int port) {
+    return write_owned_file(cnf_path, my_cnf(instance, options, role, port), instance.run_as(),
                             0644);
   };
-  launch.ready = [&](std::string& why_not) -> Result<bool> {
-    auto result = mariadb_sql(*instance, tools, "SELECT 1", /*with_password=*/false);
+  how.ready = [&](std::string& why_not) -> Result<bool> {
+    auto result = mariadb_sql(instance, tools, "SELECT 1", /*with_password=*/restored);
     if (result) return true;
     why_not = result.error().message;
     return false;
   };
-  DBOPS_TRY(instance->start(launch, deadline));
+  const Status started = instance.start(how, deadline);
+  if (restored) {
+    std::error_code ec;
+    fs::remove(role.init_file, ec);
+  }
+  DBOPS_TRY(started);
 
-  if (auto result =
-          mariadb_sql(*instance, tools, setup_sql(instance->superuser_password(), role.replication),
-                      /*with_password=*/false);
-      !result) {
-    return fail(instance->error_with_log(result.error().code,
-                                         "setting up accounts: " + result.error().message));
+  if (!restored) {
+    if (auto result =
+            mariadb_sql(instance, tools, setup_sql(instance.superuser_password(), role.replication),
+                        /*with_password=*/false);
+        !result) {
+      return fail(instance.error_with_log(result.error().code,
+                                          "setting up accounts: " + result.error().message));
+    }
   }
   // Proves the TCP account and its password.
   ToolRun check;
@@ -279,19 +299,99 @@ Result<std::unique_ptr<LaunchedInstance>> start_instance(const Options& options,
                 "--no-defaults",
                 "--protocol=TCP",
                 "--host=127.0.0.1",
-                "--port=" + std::to_string(instance->port()),
+                "--port=" + std::to_string(instance.port()),
                 "--user=root",
                 "--batch",
                 "--connect-timeout=5",
                 "--execute=SELECT 1"};
-  check.env = {{"MYSQL_PWD", instance->superuser_password().reveal()}};
+  check.env = {{"MYSQL_PWD", instance.superuser_password().reveal()}};
   check.timeout = 15s;
-  check.cwd = instance->directory();
+  check.cwd = instance.directory();
   if (auto result = run_tool(check); !result) {
-    return fail(instance->error_with_log(result.error().code,
-                                         "connecting over TCP: " + result.error().message));
+    return fail(instance.error_with_log(result.error().code,
+                                        "connecting over TCP: " + result.error().message));
   }
+  return ok();
+}
+
+Result<std::unique_ptr<LaunchedInstance>> start_instance(const Options& options, const Role& role,
+                                                         Secret password,
+                                                         Clock::time_point deadline) {
+  DBOPS_ASSIGN(MariaTools tools, mariadb_tools());
+  DBOPS_ASSIGN(auto instance, create_instance(options, "my", std::move(password)));
+  DBOPS_TRY(DatadirTemplate::get().provide(*instance, tools, deadline));
+  DBOPS_TRY(launch(*instance, tools, options, role, deadline));
   return instance;
+}
+
+// Root at localhost and 127.0.0.1 with the instance's password, whatever the
+// backup's accounts were (created, unlocked, no TLS or expiry demanded). One
+// statement per line: the server reads an init-file line by line.
+std::string restored_init_sql(const Secret& password) {
+  const std::string pw = sql_quote(password.reveal());
+  std::string sql = "SET SESSION sql_log_bin = 0;\n";
+  for (const char* host : {"localhost", "127.0.0.1"}) {
+    const std::string user = "'root'@'" + std::string(host) + "'";
+    sql += "CREATE USER IF NOT EXISTS " + user + ";\n";
+    sql += "ALTER USER " + user + " IDENTIFIED BY " + pw +
+           " REQUIRE NONE ACCOUNT UNLOCK PASSWORD EXPIRE NEVER;\n";
+    sql += "GRANT ALL PRIVILEGES ON *.* TO " + user + " WITH GRANT OPTION;\n";
+  }
+  return sql;
+}
+
+// The InnoDB settings a data directory must be opened with, from the
+// backup-my.cnf mariabackup writes (the redo log size is not among them: the
+// server resizes its log).
+Result<std::vector<std::pair<std::string, std::string>>> restored_layout(const fs::path& data) {
+  static const std::set<std::string, std::less<>> kKeys = {
+      "innodb_page_size", "innodb_data_file_path", "innodb_undo_tablespaces",
+      "innodb_checksum_algorithm"};
+  std::vector<std::pair<std::string, std::string>> layout;
+  for (const auto& line : split(read_text(data / "backup-my.cnf"), '\n')) {
+    const auto eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    const std::string key(trim(std::string_view(line).substr(0, eq)));
+    const std::string value(trim(std::string_view(line).substr(eq + 1)));
+    if (kKeys.contains(key) && !value.empty()) layout.emplace_back(key, value);
+  }
+  return layout;
+}
+
+// Refuses what would make the instance use the source's files or an
+// unprepared copy.
+Status check_restored(const fs::path& data) {
+  std::error_code ec;
+  if (!fs::is_directory(data / "mysql", ec)) {
+    return fail(ErrorCode::kInvalidArgument,
+                "mysql restore: " + data.string() + " is not a MariaDB data directory (no mysql/)");
+  }
+  const std::string checkpoints = read_text(data / "xtrabackup_checkpoints");
+  if (checkpoints.find("backup_type = full-backuped") != std::string::npos ||
+      checkpoints.find("backup_type = incremental") != std::string::npos) {
+    return fail(ErrorCode::kInvalidArgument,
+                "mysql restore: " + data.string() +
+                    " holds a mariabackup copy that was not prepared (xtrabackup_checkpoints "
+                    "says it is not log-applied)",
+                "Run mariabackup --prepare on it first.");
+  }
+  for (auto it = fs::recursive_directory_iterator(data, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    std::error_code type_ec;
+    const fs::path rel = it->path().lexically_relative(data);
+    if (it->is_symlink(type_ec) || it->path().extension() == ".isl") {
+      return fail(ErrorCode::kUnsupported,
+                  "mysql restore: the backup holds " + rel.string() +
+                      ", a table kept outside the data directory (DATA DIRECTORY)",
+                  "Restore drills support tables inside the data directory only.");
+    }
+  }
+  if (ec) return fail(ErrorCode::kIo, "mysql restore: read " + data.string() + ": " + ec.message());
+  // Replication state of the source: the drill never connects to anything.
+  for (const char* name : {"master.info", "relay-log.info", "multi-master.info"}) {
+    fs::remove(data / name, ec);
+  }
+  return ok();
 }
 
 // The value of "Name: value" in vertical (\G) output.
@@ -312,6 +412,47 @@ Result<std::unique_ptr<Instance>> start_mariadb(const Options& options) {
   DBOPS_ASSIGN(auto instance, detail::start_instance(options, {}, Secret(detail::random_password()),
                                                      detail::Clock::now() + options.start_timeout));
   return std::unique_ptr<Instance>(std::move(instance));
+}
+
+Result<std::unique_ptr<Instance>> prepare_mariadb_instance(const Options& options) {
+  using namespace detail;
+  DBOPS_TRY(mariadb_tools());
+  DBOPS_ASSIGN(auto instance, create_instance(options, "myr", Secret(random_password())));
+  const fs::path& data = instance->data_dir();
+  if (::mkdir(data.c_str(), 0700) != 0) {
+    return fail(errno_error("mysql restore: create " + data.string(), errno));
+  }
+  const RunAs& as = instance->run_as();
+  if (as.user && ::chown(data.c_str(), as.user->uid, as.user->gid) != 0) {
+    return fail(errno_error("mysql restore: chown " + data.string(), errno));
+  }
+  return std::unique_ptr<Instance>(std::move(instance));
+}
+
+Result<std::unique_ptr<Instance>> start_mariadb_restored(std::unique_ptr<Instance> prepared) {
+  using namespace detail;
+  auto* instance = dynamic_cast<LaunchedInstance*>(prepared.get());
+  if (instance == nullptr || instance->engine() != "mysql") {
+    return fail(ErrorCode::kInvalidArgument,
+                "mysql restore: the instance was not made by prepare_mariadb_instance()");
+  }
+  if (instance->pid() != 0) {
+    return fail(
+        ErrorCode::kInvalidArgument,
+        "mysql restore: instance " + instance->directory().string() + " was already started");
+  }
+  const Options& options = instance->options();
+  const auto deadline = Clock::now() + options.start_timeout;
+  DBOPS_ASSIGN(MariaTools tools, mariadb_tools());
+  DBOPS_TRY(check_restored(instance->data_dir()));
+  DBOPS_TRY(chown_tree(instance->data_dir(), instance->run_as()));
+  Role role;
+  DBOPS_ASSIGN(role.layout, restored_layout(instance->data_dir()));
+  role.init_file = instance->directory() / "init.sql";
+  DBOPS_TRY(write_owned_file(role.init_file, restored_init_sql(instance->superuser_password()),
+                             instance->run_as(), 0600));
+  DBOPS_TRY(launch(*instance, tools, options, role, deadline));
+  return prepared;
 }
 
 Result<ReplicatedPair> start_mariadb_replicated(const Options& options) {

@@ -99,13 +99,6 @@ std::string conf_value(std::string_view value) {
   return out + "'";
 }
 
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // Which configuration an instance gets.
 enum class ConfKind {
   // initdb's cluster, or a replica cloned from it: initdb's defaults stay above

@@ -9,6 +9,7 @@
 #include "core/clock.hpp"
 #include "core/strings.hpp"
 #include "core/subprocess.hpp"
+#include "core/temp_dir.hpp"
 #include "engine/engine.hpp"
 #include "engine/launcher/launcher.hpp"
 #include "engine/mysql/mysql_session.hpp"
@@ -131,28 +132,85 @@ Result<DatabaseFingerprint> fingerprint_database(MysqlSession& session, std::str
 
 // ---------------------------------------------------------------- backup --
 
+// mariabackup's own program: a separate package from the server.
+Result<std::string> mariabackup_tool() {
+  auto path = tool("mariadb-backup");
+  if (!path) path = tool("mariabackup");
+  if (!path) {
+    return fail(ErrorCode::kNotFound, "mariadb-backup (mariabackup) is not installed",
+                "The physical method needs the mariadb-backup package of the server's version on "
+                "the database host.");
+  }
+  return path;
+}
+
+constexpr std::string_view kDumpContent = "mariadb-dump sql";
+constexpr std::string_view kXbstreamContent = "mariabackup xbstream";
+
+// The binary log position and redo log range mariabackup reports on stderr
+// at the end of a backup (the consistent point, taken under BACKUP STAGE
+// BLOCK_COMMIT).
+void parse_mariabackup_log(const std::string& log, BackupResult& result) {
+  static const std::regex binlog_re(
+      R"(MySQL binlog position: filename '([^']*)', position '(\d+)'(?:, GTID of the last change '([^']*)')?)");
+  static const std::regex lsn_re(R"(Redo log \(from LSN (\d+) to (\d+)\) was copied)");
+  std::smatch m;
+  if (std::regex_search(log, m, binlog_re)) {
+    result.position["binlog_file"] = m[1];
+    result.position["binlog_pos"] = m[2];
+    if (m[3].matched && m[3].length() > 0) result.position["gtid"] = m[3];
+  }
+  if (std::regex_search(log, m, lsn_re)) {
+    result.position["lsn_start"] = m[1];
+    result.position["lsn_end"] = m[2];
+  }
+}
+
 class MysqlBackupDriver final : public BackupDriver {
  public:
-  std::vector<std::string> methods() const override { return {"logical"}; }
+  std::vector<std::string> methods() const override { return {"logical", "physical"}; }
 
   Result<BackupResult> backup(const config::Target& target, const BackupRequest& request,
                               BackupOutput& output) const override {
-    if (!request.method.empty() && request.method != "logical") {
+    const std::string method = request.method.empty() ? "logical" : request.method;
+    if (method != "logical" && method != "physical") {
       return fail(ErrorCode::kUnsupported,
-                  "mysql has no backup method \"" + request.method +
-                      "\" yet; it has: logical (mariabackup is not installed here)");
+                  "mysql has no backup method \"" + method + "\"; it has: logical, physical");
     }
-    DBOPS_ASSIGN(const std::string dump, tool("mariadb-dump"));
+    const bool physical = method == "physical";
+    std::string program;
+    if (physical) {
+      DBOPS_ASSIGN(program, mariabackup_tool());
+    } else {
+      DBOPS_ASSIGN(program, tool("mariadb-dump"));
+    }
     BackupResult result;
     {
-      DBOPS_ASSIGN(auto r, run_process({.argv = {dump, "--version"},
+      // mariabackup prints its version on stderr.
+      DBOPS_ASSIGN(auto r, run_process({.argv = {program, "--version"},
                                         .timeout = std::chrono::seconds(10),
-                                        .stdout_sink = OutputSink::capture(4096)}));
-      result.tool = std::string(trim(r.stdout_text));
+                                        .stdout_sink = OutputSink::capture(4096),
+                                        .stderr_sink = OutputSink::capture(4096)}));
+      result.tool = std::string(trim(r.stdout_text.empty() ? r.stderr_text : r.stdout_text));
     }
     DBOPS_ASSIGN(auto session, open_session(target));
     result.server_version = session->server_version();
     DBOPS_ASSIGN(auto conn, tool_connection(target));
+    if (physical) {
+      // mariabackup copies the data directory's files: it runs where they are.
+      DBOPS_ASSIGN(auto dir, session->query("SELECT @@datadir"));
+      const std::string datadir = dir.text(0, 0);
+      std::error_code ec;
+      if (!std::filesystem::is_directory(std::filesystem::path(datadir) / "mysql", ec)) {
+        return fail(ErrorCode::kUnsupported,
+                    "target " + target.name + ": the server's data directory " + datadir +
+                        " is not on this host (or not readable here), and mariabackup copies "
+                        "it file by file",
+                    "Run the physical method on the database host, as root or the server's "
+                    "user; use method logical from elsewhere.");
+      }
+      result.details["datadir"] = datadir;
+    }
 
     std::vector<std::string> databases = request.databases;
     if ((databases.size() == 1 && databases.front() == "*") ||
@@ -188,18 +246,26 @@ class MysqlBackupDriver final : public BackupDriver {
       }
       if (!file.empty() && !offset.empty()) fp_position = file + ":" + offset;
     }
-    std::vector<std::string> argv = {dump};
+    std::vector<std::string> argv = {program};
     argv.insert(argv.end(), conn.args.begin(), conn.args.end());
-    for (const char* a : {"--single-transaction", "--routines", "--triggers", "--events",
-                          "--hex-blob", "--default-character-set=utf8mb4", "--tz-utc"}) {
-      argv.emplace_back(a);
+    TempDirectory scratch;
+    if (physical) {
+      // The whole instance; --target-dir only holds mariabackup's scratch files.
+      DBOPS_ASSIGN(scratch, TempDirectory::create({}, "dbops-mariabackup-"));
+      for (std::string a : {"--backup", "--stream=xbstream", "--parallel=2"}) argv.push_back(a);
+      argv.push_back("--target-dir=" + scratch.path().string());
+    } else {
+      for (const char* a : {"--single-transaction", "--routines", "--triggers", "--events",
+                            "--hex-blob", "--default-character-set=utf8mb4", "--tz-utc"}) {
+        argv.emplace_back(a);
+      }
+      if (log_bin) {
+        argv.emplace_back("--master-data=2");
+        argv.emplace_back("--gtid");
+      }
+      argv.emplace_back("--databases");
+      argv.insert(argv.end(), databases.begin(), databases.end());
     }
-    if (log_bin) {
-      argv.emplace_back("--master-data=2");
-      argv.emplace_back("--gtid");
-    }
-    argv.emplace_back("--databases");
-    argv.insert(argv.end(), databases.begin(), databases.end());
 
     // The dump's position is in a comment near its top.
     std::string head;
@@ -222,20 +288,31 @@ class MysqlBackupDriver final : public BackupDriver {
         fingerprint_seconds = seconds_since(start);
       });
     }
+    std::string tool_log;
     const Status dumped = output.object(
-        "dump.sql", "mariadb-dump sql", [&](const BackupOutput::Write& write) -> Status {
+        physical ? "backup.xbstream" : "dump.sql",
+        std::string(physical ? kXbstreamContent : kDumpContent),
+        [&](const BackupOutput::Write& write) -> Status {
           DBOPS_ASSIGN(
               auto r, run_process({.argv = argv,
                                    .env = conn.env,
                                    .timeout = request.timeout,
                                    .cancel = output.cancel(),
                                    .stdout_sink = OutputSink::callback([&](std::string_view bytes) {
-                                     if (head.size() < 16384) {
+                                     if (!physical && head.size() < 16384) {
                                        head.append(bytes.substr(0, 16384 - head.size()));
                                      }
                                      return write(bytes);
-                                   })}));
-          return r.check("mariadb-dump");
+                                   }),
+                                   .stderr_sink = OutputSink::capture_tail(65536)}));
+          tool_log = std::move(r.stderr_text);
+          if (physical && r.succeeded() && tool_log.find("completed OK!") == std::string::npos) {
+            return fail(ErrorCode::kIo,
+                        "mariabackup exited 0 without \"completed OK!\": " +
+                            std::string(trim(tool_log.substr(
+                                tool_log.size() - std::min<std::size_t>(tool_log.size(), 400)))));
+          }
+          return r.check(physical ? "mariabackup" : "mariadb-dump");
         });
     if (fingerprinter.joinable()) fingerprinter.join();
     (void)session->exec("COMMIT");
@@ -244,10 +321,14 @@ class MysqlBackupDriver final : public BackupDriver {
     static const std::regex gtid_re(R"(gtid_slave_pos='([^']*)')");
     static const std::regex file_re(R"(MASTER_LOG_FILE='([^']*)', MASTER_LOG_POS=(\d+))");
     std::smatch m;
-    if (std::regex_search(head, m, gtid_re)) result.position["gtid"] = m[1];
-    if (std::regex_search(head, m, file_re)) {
-      result.position["binlog_file"] = m[1];
-      result.position["binlog_pos"] = m[2];
+    if (physical) {
+      parse_mariabackup_log(tool_log, result);
+    } else {
+      if (std::regex_search(head, m, gtid_re)) result.position["gtid"] = m[1];
+      if (std::regex_search(head, m, file_re)) {
+        result.position["binlog_file"] = m[1];
+        result.position["binlog_pos"] = m[2];
+      }
     }
     if (request.fingerprint != FingerprintMode::kOff) {
       if (!fingerprints) {
@@ -260,8 +341,8 @@ class MysqlBackupDriver final : public BackupDriver {
       for (auto& fp : *fingerprints) fp.approximate = !aligned;
       result.details["fingerprint_position"] = fp_position.empty() ? "unknown" : fp_position;
       result.details["fingerprint"] =
-          aligned ? "exact: taken at the dump's binary log position"
-                  : "approximate: the fingerprint's snapshot cannot be aligned with the dump's " +
+          aligned ? "exact: taken at the backup's binary log position"
+                  : "approximate: the fingerprint's snapshot cannot be aligned with the backup's " +
                         std::string(log_bin ? "(the binary log positions differ: writes went on)"
                                             : "(binary log off: no position to compare)");
       result.fingerprints = std::move(*fingerprints);
@@ -287,11 +368,53 @@ Status load_dump(const ToolConnection& conn, BackupInput& input, std::string_vie
   return r.check("mariadb");
 }
 
-Result<std::string> dump_object(BackupInput& input) {
+Result<std::string> object_of(BackupInput& input, std::string_view wanted) {
   for (const auto& [name, content] : input.objects()) {
-    if (content == "mariadb-dump sql") return name;
+    if (content == wanted) return name;
   }
-  return fail(ErrorCode::kCorrupt, "the backup has no mariadb-dump object");
+  return fail(ErrorCode::kCorrupt, "the backup has no " + std::string(wanted) + " object");
+}
+
+Result<std::string> dump_object(BackupInput& input) {
+  return object_of(input, kDumpContent);
+}
+
+// The xbstream object unpacked into `dir` (which must exist) with mbstream.
+Status extract_xbstream(BackupInput& input, const std::filesystem::path& dir) {
+  DBOPS_ASSIGN(auto object, object_of(input, kXbstreamContent));
+  DBOPS_ASSIGN(const std::string mbstream, tool("mbstream"));
+  DBOPS_ASSIGN(auto r,
+               run_process_fed({.argv = {mbstream, "--extract", "--directory=" + dir.string()},
+                                .cancel = input.cancel()},
+                               [&](const PushWrite& write) { return input.read(object, write); }));
+  return r.check("mbstream");
+}
+
+// mariabackup --prepare: applies the redo log copied with the backup, so
+// that the files are a consistent data directory. Until it succeeds, the copy
+// is not a backup.
+Result<std::string> prepare_copy(const std::filesystem::path& dir,
+                                 std::chrono::milliseconds timeout,
+                                 const std::atomic<bool>* cancel) {
+  DBOPS_ASSIGN(const std::string mariabackup, mariabackup_tool());
+  DBOPS_ASSIGN(auto r, run_process({.argv = {mariabackup, "--prepare", "--use-memory=512M",
+                                             "--target-dir=" + dir.string()},
+                                    .timeout = timeout,
+                                    .cancel = cancel,
+                                    .stderr_sink = OutputSink::capture_tail(16384)}));
+  if (!r.succeeded() || r.stderr_text.find("completed OK!") == std::string::npos) {
+    std::string why = r.succeeded() ? "exited 0 without \"completed OK!\"" : r.describe();
+    const auto lines = split(std::string(trim(r.stderr_text)), '\n');
+    for (std::size_t i = lines.size() > 3 ? lines.size() - 3 : 0; i < lines.size(); ++i) {
+      why += "; " + std::string(trim(lines[i]));
+    }
+    return fail(ErrorCode::kCorrupt, "mariabackup --prepare failed: " + why);
+  }
+  return std::string("mariabackup --prepare: redo log applied");
+}
+
+bool is_physical(BackupInput& input) {
+  return input.method() == "physical";
 }
 
 std::vector<std::string> backup_databases(BackupInput& input) {
@@ -301,8 +424,11 @@ std::vector<std::string> backup_databases(BackupInput& input) {
 
 class MysqlDrill final : public DrillInstance {
  public:
-  MysqlDrill(std::unique_ptr<launcher::Instance> instance, std::vector<std::string> databases)
-      : instance_(std::move(instance)), databases_(std::move(databases)) {}
+  MysqlDrill(std::unique_ptr<launcher::Instance> instance, std::vector<std::string> databases,
+             std::vector<DrillCheck> checks = {})
+      : instance_(std::move(instance)),
+        databases_(std::move(databases)),
+        checks_(std::move(checks)) {}
 
   config::Target target(std::string_view database) const override {
     config::Target t = instance_->target("drill");
@@ -312,6 +438,12 @@ class MysqlDrill final : public DrillInstance {
   std::vector<std::string> databases() const override { return databases_; }
 
   std::vector<DrillCheck> verify() override {
+    std::vector<DrillCheck> checks = checks_;
+    checks.push_back(check_tables());
+    return checks;
+  }
+
+  DrillCheck check_tables() {
     DrillCheck check{.name = "check_table"};
     const auto start = Clock::now();
     std::vector<std::string> problems;
@@ -319,7 +451,7 @@ class MysqlDrill final : public DrillInstance {
     auto session = open_session(instance_->target("drill"));
     if (!session) {
       check.detail = session.error().message;
-      return {check};
+      return check;
     }
     for (const auto& db : databases_) {
       auto names = (*session)->query(
@@ -350,7 +482,7 @@ class MysqlDrill final : public DrillInstance {
     check.detail = problems.empty() ? "CHECK TABLE: " + std::to_string(tables) + " table(s) OK"
                                     : join(problems, "; ");
     check.seconds = seconds_since(start);
-    return {check};
+    return check;
   }
 
   Result<DatabaseFingerprint> fingerprint(std::string_view database,
@@ -373,12 +505,22 @@ class MysqlDrill final : public DrillInstance {
  private:
   std::unique_ptr<launcher::Instance> instance_;
   std::vector<std::string> databases_;
+  std::vector<DrillCheck> checks_;
 };
 
 class MysqlRestoreTarget final : public RestoreTarget {
  public:
   Status restore_into(const config::Target& destination, BackupInput& input,
                       const RestoreOptions& options) const override {
+    if (is_physical(input)) {
+      return fail(ErrorCode::kUnsupported,
+                  "a physical MariaDB backup replaces a whole data directory and cannot be loaded "
+                  "into the running server of target " +
+                      destination.name,
+                  "Restore it to a path (dbops backup restore ID --to /path): it is extracted and "
+                  "prepared there; stop the server, move it into place as its datadir, chown it "
+                  "to the server's user, and start the server.");
+    }
     DBOPS_ASSIGN(auto object, dump_object(input));
     if (!options.allow_nonempty) {
       DBOPS_ASSIGN(auto session, open_session(destination, /*any_database=*/true));
@@ -399,8 +541,20 @@ class MysqlRestoreTarget final : public RestoreTarget {
   }
 
   Status restore_to_path(const std::filesystem::path& path, BackupInput& input,
-                         const RestoreOptions&) const override {
+                         const RestoreOptions& options) const override {
     std::error_code ec;
+    if (is_physical(input)) {
+      // A data directory: extracted and prepared, ready to be moved into place.
+      if (std::filesystem::exists(path, ec) && !std::filesystem::is_empty(path, ec)) {
+        return fail(ErrorCode::kConflict, path.string() + " exists and is not empty");
+      }
+      std::filesystem::create_directories(path, ec);
+      if (ec) return fail(ErrorCode::kIo, "create " + path.string() + ": " + ec.message());
+      std::filesystem::permissions(path, std::filesystem::perms::owner_all, ec);
+      DBOPS_TRY(extract_xbstream(input, path));
+      DBOPS_TRY(prepare_copy(path, options.timeout, input.cancel()));
+      return ok();
+    }
     if (std::filesystem::exists(path, ec)) {
       return fail(ErrorCode::kConflict, path.string() + " already exists");
     }
@@ -411,18 +565,31 @@ class MysqlRestoreTarget final : public RestoreTarget {
 
   Result<std::unique_ptr<DrillInstance>> start_drill(BackupInput& input,
                                                      const DrillOptions& options) const override {
-    DBOPS_ASSIGN(auto object, dump_object(input));
     launcher::Options lo{.run_as = options.run_as, .base_dir = options.base_dir};
     // The launcher's defaults are sized for tests; a restore of real data
     // needs a buffer pool and redo log that are not the bottleneck.
     lo.settings = {{"innodb_buffer_pool_size", "512M"},
                    {"innodb_log_file_size", "256M"},
                    {"innodb_flush_log_at_trx_commit", "0"}};
+    auto databases = backup_databases(input);
+    if (databases.empty()) return fail(ErrorCode::kCorrupt, "the manifest lists no database");
+    if (is_physical(input)) {
+      DBOPS_ASSIGN(auto prepared, launcher::prepare_mariadb_instance(lo));
+      DBOPS_TRY(extract_xbstream(input, prepared->data_dir()));
+      DrillCheck check{.name = "mariabackup_prepare"};
+      const auto start = Clock::now();
+      DBOPS_ASSIGN(check.detail,
+                   prepare_copy(prepared->data_dir(), options.timeout, input.cancel()));
+      check.passed = true;
+      check.seconds = seconds_since(start);
+      DBOPS_ASSIGN(auto instance, launcher::start_mariadb_restored(std::move(prepared)));
+      return std::unique_ptr<DrillInstance>(std::make_unique<MysqlDrill>(
+          std::move(instance), std::move(databases), std::vector<DrillCheck>{std::move(check)}));
+    }
+    DBOPS_ASSIGN(auto object, dump_object(input));
     DBOPS_ASSIGN(auto instance, launcher::start_mariadb(lo));
     DBOPS_ASSIGN(auto conn, tool_connection(instance->target("drill")));
     DBOPS_TRY(load_dump(conn, input, object, options.timeout));
-    auto databases = backup_databases(input);
-    if (databases.empty()) return fail(ErrorCode::kCorrupt, "the manifest lists no database");
     return std::unique_ptr<DrillInstance>(
         std::make_unique<MysqlDrill>(std::move(instance), std::move(databases)));
   }
