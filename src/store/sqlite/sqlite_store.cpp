@@ -90,6 +90,41 @@ CREATE INDEX drills_finished ON drills (finished_at_ms);
 CREATE INDEX drills_target ON drills (target, finished_at_ms);
 CREATE INDEX drills_backup ON drills (backup_id);
 )sql"},
+    {3, "job queue", R"sql(
+CREATE TABLE jobs (
+  id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind                TEXT NOT NULL,
+  target              TEXT NOT NULL DEFAULT '',
+  params_json         TEXT NOT NULL DEFAULT '{}',
+  idempotency_key     TEXT,
+  priority            INTEGER NOT NULL DEFAULT 0,
+  run_at_ms           INTEGER NOT NULL,
+  max_attempts        INTEGER NOT NULL,
+  timeout_ms          INTEGER NOT NULL DEFAULT 0,
+  exclusive           INTEGER NOT NULL DEFAULT 0,
+  state               TEXT NOT NULL,
+  attempt             INTEGER NOT NULL DEFAULT 0,
+  lease_owner         TEXT NOT NULL DEFAULT '',
+  lease_expires_at_ms INTEGER,
+  lease_token         INTEGER NOT NULL DEFAULT 0,
+  last_error          TEXT NOT NULL DEFAULT '',
+  result_json         TEXT NOT NULL DEFAULT '',
+  created_at_ms       INTEGER NOT NULL,
+  updated_at_ms       INTEGER NOT NULL,
+  finished_at_ms      INTEGER
+);
+CREATE UNIQUE INDEX jobs_key ON jobs (idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX jobs_due ON jobs (priority DESC, run_at_ms, id)
+  WHERE state IN ('scheduled', 'available', 'retrying', 'running');
+CREATE INDEX jobs_running ON jobs (target) WHERE state = 'running';
+CREATE INDEX jobs_finished ON jobs (finished_at_ms) WHERE finished_at_ms IS NOT NULL;
+CREATE INDEX jobs_created ON jobs (created_at_ms);
+CREATE TABLE job_tokens (
+  id    INTEGER PRIMARY KEY CHECK (id = 1),
+  value INTEGER NOT NULL
+);
+INSERT INTO job_tokens VALUES (1, 0);
+)sql"},
 };
 
 namespace {

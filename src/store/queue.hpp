@@ -1,0 +1,188 @@
+// The durable job queue in the state store: what the agent's workers run.
+//
+// A job is enqueued with its spec (kind, target, params), an optional
+// idempotency key (a second enqueue with the same key returns the first job),
+// a priority, a time it becomes due and how many attempts it gets. A worker
+// claims due jobs with a lease; the claim increments the job's attempt and
+// gives it a new fencing token. Heartbeats extend the lease. A lease that
+// expires returns the job to the queue (the attempt counts) or, when the job
+// has had all its attempts, makes it dead. Every change a worker makes to a
+// job it claimed carries the token: once the lease was lost (expired and
+// claimed again, or the job was cancelled), the change is refused with
+// kConflict, so a late completion from a worker that was presumed dead never
+// overwrites the newer attempt.
+//
+// Exclusive jobs (those that change a target: backups, drills, migrations)
+// run one at a time per target; non-exclusive ones (probes) are unbounded.
+//
+// Job states:
+//   scheduled  due later (run_at in the future), never attempted
+//   available  due, waiting for a worker
+//   running    claimed; lease_owner holds it until lease_expires_at
+//   retrying   an attempt failed; due again at run_at (exponential backoff
+//              with jitter)
+//   succeeded  done
+//   failed     an attempt failed in a way retrying does not fix
+//   dead       every attempt failed (or its lease expired), max_attempts
+//              reached
+//   cancelled  cancelled before it finished
+//
+// Two implementations share one test suite: SQLite (one agent; the local
+// clock) and PostgreSQL (several agents; leases in database time, claims with
+// FOR UPDATE SKIP LOCKED, no session state so that it works through PgBouncer
+// in transaction pooling mode).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/config/config.hpp"
+#include "core/result.hpp"
+#include "store/store.hpp"
+
+namespace dbops::store {
+
+enum class JobState {
+  kScheduled,
+  kAvailable,
+  kRunning,
+  kRetrying,
+  kSucceeded,
+  kFailed,
+  kDead,
+  kCancelled,
+};
+std::string_view job_state_name(JobState state);
+std::optional<JobState> parse_job_state(std::string_view text);
+// succeeded, failed, dead, cancelled.
+bool job_state_final(JobState state);
+
+struct JobSpec {
+  std::string kind;
+  std::string target;  // empty: not tied to a target
+  std::string params_json = "{}";
+  // Empty: none. A second enqueue with the same key returns the first job,
+  // whatever its state, for as long as it is kept.
+  std::string idempotency_key;
+  int priority = 0;  // higher runs first
+  // When the job becomes due; empty: now.
+  std::optional<TimePoint> run_at;
+  int max_attempts = 3;  // at least 1
+  // How long one attempt may run; zero: no limit. Enforced by the worker.
+  std::chrono::milliseconds timeout{0};
+  // One exclusive job at a time per target.
+  bool exclusive = false;
+};
+
+struct QueuedJob {
+  std::int64_t id = 0;
+  JobSpec spec;
+  JobState state = JobState::kAvailable;
+  int attempt = 0;  // attempts started so far
+  std::string lease_owner;
+  std::optional<TimePoint> lease_expires_at;
+  // The fencing token of the current (or last) claim; changes with every
+  // claim.
+  std::int64_t lease_token = 0;
+  std::string last_error;
+  std::string result_json;  // set when it succeeded
+  TimePoint run_at{};
+  TimePoint created_at{};
+  TimePoint updated_at{};
+  std::optional<TimePoint> finished_at;
+};
+
+struct EnqueueResult {
+  std::int64_t id = 0;
+  bool created = false;  // false: the idempotency key named an existing job
+};
+
+struct ClaimRequest {
+  std::string owner;  // the agent (member) claiming
+  std::size_t max_jobs = 1;
+  std::chrono::milliseconds lease{30'000};
+  // Only these kinds; empty: any.
+  std::vector<std::string> kinds;
+};
+
+struct JobQuery {
+  std::optional<JobState> state;
+  std::string target;
+  std::string kind;
+  std::size_t limit = 100;
+};
+
+// Retry timing: attempt n waits base * 2^(n-1), capped at max, then a random
+// factor in [1 - jitter, 1] is applied.
+struct RetryPolicy {
+  std::chrono::milliseconds base{1'000};
+  std::chrono::milliseconds max{600'000};
+  double jitter = 0.25;
+};
+std::chrono::milliseconds retry_delay(const RetryPolicy& policy, int attempt, double random01);
+
+class JobQueue {
+ public:
+  virtual ~JobQueue() = default;
+
+  virtual std::string describe() const = 0;
+
+  virtual Result<EnqueueResult> enqueue(const JobSpec& spec) = 0;
+  // All or nothing, in one transaction; results in the order of `specs`.
+  virtual Result<std::vector<EnqueueResult>> enqueue_batch(std::span<const JobSpec> specs) = 0;
+
+  // Claims up to max_jobs due jobs (highest priority, then earliest run_at,
+  // then id), skipping exclusive jobs whose target already has one running
+  // under a live lease. A running job whose lease expired is claimable again
+  // while it has attempts left. The returned jobs are in state running with
+  // their new attempt and lease_token.
+  virtual Result<std::vector<QueuedJob>> claim(const ClaimRequest& request) = 0;
+
+  // Extends the lease of a job the caller holds. kConflict when it does not
+  // hold it any more (expired and claimed again, cancelled, finished).
+  virtual Status heartbeat(std::int64_t id, std::int64_t token,
+                           std::chrono::milliseconds lease) = 0;
+  // The attempt succeeded. kConflict as for heartbeat().
+  virtual Status succeed(std::int64_t id, std::int64_t token, std::string_view result_json) = 0;
+  // The attempt failed: retryable and attempts left -> retrying (due after
+  // the policy's delay); retryable and none left -> dead; not retryable ->
+  // failed. Returns the new state. kConflict as for heartbeat().
+  virtual Result<JobState> fail_attempt(std::int64_t id, std::int64_t token, std::string_view error,
+                                        bool retryable) = 0;
+  // Gives a claimed job back without counting the attempt (shutdown): it is
+  // due again at once. kConflict as for heartbeat().
+  virtual Status release(std::int64_t id, std::int64_t token) = 0;
+
+  // Cancels a job that has not finished; a running one loses its lease, so
+  // its worker's next heartbeat fails and it stops the job. Returns the state
+  // the job had. kNotFound for an unknown id; a finished job is left as it is
+  // (its state is returned).
+  virtual Result<JobState> cancel(std::int64_t id) = 0;
+
+  // Running jobs whose lease expired and that have no attempt left become
+  // dead (their last_error says the lease expired); returns them, for events.
+  virtual Result<std::vector<QueuedJob>> reap_expired() = 0;
+
+  virtual Result<std::optional<QueuedJob>> get(std::int64_t id) = 0;
+  // Newest first.
+  virtual Result<std::vector<QueuedJob>> list(const JobQuery& query) = 0;
+  // How many jobs are in each state.
+  virtual Result<std::vector<std::pair<JobState, std::int64_t>>> counts() = 0;
+
+  // Deletes up to `batch` jobs that finished before `before`; returns how
+  // many. Call until it returns less than `batch`.
+  virtual Result<std::size_t> purge_finished(TimePoint before, std::size_t batch) = 0;
+};
+
+// The queue in the store the config names (SQLite file or PostgreSQL),
+// creating or migrating its tables.
+Result<std::unique_ptr<JobQueue>> open_queue(const config::StateConfig& state,
+                                             const RetryPolicy& retry = {});
+
+}  // namespace dbops::store

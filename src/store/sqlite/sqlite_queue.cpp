@@ -1,0 +1,419 @@
+#include "store/sqlite/sqlite_queue.hpp"
+
+#include <functional>
+#include <mutex>
+#include <random>
+#include <set>
+
+#include "engine/sqlite/sqlite_session.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+namespace dbops::store::sqlite {
+namespace {
+
+using engine::Param;
+using engine::QueryResult;
+
+std::int64_t to_ms(TimePoint t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+TimePoint from_ms(std::int64_t ms) {
+  return TimePoint{std::chrono::milliseconds{ms}};
+}
+std::int64_t now_ms() {
+  return to_ms(std::chrono::system_clock::now());
+}
+std::string state_text(JobState s) {
+  return std::string(job_state_name(s));
+}
+
+constexpr const char* kJobColumns =
+    "id, kind, target, params_json, idempotency_key, priority, run_at_ms, max_attempts, "
+    "timeout_ms, exclusive, state, attempt, lease_owner, lease_expires_at_ms, lease_token, "
+    "last_error, result_json, created_at_ms, updated_at_ms, finished_at_ms";
+
+QueuedJob job_from_row(const QueryResult& r, std::size_t i) {
+  QueuedJob j;
+  j.id = r.integer(i, 0);
+  j.spec.kind = r.text(i, 1);
+  j.spec.target = r.text(i, 2);
+  j.spec.params_json = r.text(i, 3);
+  j.spec.idempotency_key = r.text(i, 4);
+  j.spec.priority = static_cast<int>(r.integer(i, 5));
+  j.run_at = from_ms(r.integer(i, 6));
+  j.spec.run_at = j.run_at;
+  j.spec.max_attempts = static_cast<int>(r.integer(i, 7));
+  j.spec.timeout = std::chrono::milliseconds(r.integer(i, 8));
+  j.spec.exclusive = r.integer(i, 9) != 0;
+  j.state = parse_job_state(r.text(i, 10)).value_or(JobState::kFailed);
+  j.attempt = static_cast<int>(r.integer(i, 11));
+  j.lease_owner = r.text(i, 12);
+  if (!r.is_null(i, 13)) j.lease_expires_at = from_ms(r.integer(i, 13));
+  j.lease_token = r.integer(i, 14);
+  j.last_error = r.text(i, 15);
+  j.result_json = r.text(i, 16);
+  j.created_at = from_ms(r.integer(i, 17));
+  j.updated_at = from_ms(r.integer(i, 18));
+  if (!r.is_null(i, 19)) j.finished_at = from_ms(r.integer(i, 19));
+  return j;
+}
+
+Status check_spec(const JobSpec& spec) {
+  if (spec.kind.empty()) return fail(ErrorCode::kInvalidArgument, "a job needs a kind");
+  if (spec.max_attempts < 1) {
+    return fail(ErrorCode::kInvalidArgument, "job " + spec.kind +
+                                                 ": max_attempts must be at least 1, not " +
+                                                 std::to_string(spec.max_attempts));
+  }
+  if (spec.timeout.count() < 0) {
+    return fail(ErrorCode::kInvalidArgument, "job " + spec.kind + ": negative timeout");
+  }
+  return ok();
+}
+
+Error lease_lost(std::int64_t id, std::int64_t token) {
+  return make_error(ErrorCode::kConflict, "job " + std::to_string(id) + ": lease lost (token " +
+                                              std::to_string(token) +
+                                              " is no longer the job's: it expired and was claimed "
+                                              "again, or the job was cancelled or finished)");
+}
+
+// One connection, used under a mutex: SQLite serialises writers anyway, and
+// a single agent's workers claim in batches.
+class SqliteQueue final : public JobQueue {
+ public:
+  SqliteQueue(std::unique_ptr<engine::SqlSession> session, std::string path, RetryPolicy retry)
+      : session_(std::move(session)), path_(std::move(path)), retry_(retry) {}
+
+  std::string describe() const override { return "sqlite " + path_; }
+
+  Result<EnqueueResult> enqueue(const JobSpec& spec) override {
+    DBOPS_ASSIGN(auto results, enqueue_batch(std::span<const JobSpec>(&spec, 1)));
+    return results.front();
+  }
+
+  Result<std::vector<EnqueueResult>> enqueue_batch(std::span<const JobSpec> specs) override {
+    for (const auto& spec : specs) DBOPS_TRY(check_spec(spec));
+    std::lock_guard lock(mu_);
+    std::vector<EnqueueResult> out;
+    DBOPS_TRY(in_transaction([&]() -> Status {
+      const std::int64_t now = now_ms();
+      for (const auto& spec : specs) {
+        const std::int64_t run_at = spec.run_at ? to_ms(*spec.run_at) : now;
+        const JobState state = run_at > now ? JobState::kScheduled : JobState::kAvailable;
+        const Param params[] = {
+            spec.kind,
+            spec.target,
+            spec.params_json.empty() ? std::string("{}") : spec.params_json,
+            spec.idempotency_key.empty() ? Param{nullptr} : Param{spec.idempotency_key},
+            static_cast<std::int64_t>(spec.priority),
+            run_at,
+            static_cast<std::int64_t>(spec.max_attempts),
+            static_cast<std::int64_t>(spec.timeout.count()),
+            static_cast<std::int64_t>(spec.exclusive ? 1 : 0),
+            state_text(state),
+            now,
+            now};
+        DBOPS_ASSIGN(auto r, session_->query(
+                                 "INSERT INTO jobs (kind, target, params_json, idempotency_key, "
+                                 "priority, run_at_ms, max_attempts, timeout_ms, exclusive, "
+                                 "state, created_at_ms, updated_at_ms) "
+                                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+                                 "ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL "
+                                 "DO NOTHING RETURNING id",
+                                 params));
+        if (!r.empty()) {
+          out.push_back({r.integer(0, 0), true});
+          continue;
+        }
+        const Param key[] = {spec.idempotency_key};
+        DBOPS_ASSIGN(auto existing,
+                     session_->query("SELECT id FROM jobs WHERE idempotency_key = ?", key));
+        if (existing.empty()) {
+          return fail(ErrorCode::kInternal, "job queue: an insert of " + spec.kind +
+                                                " returned no id and no job has its key");
+        }
+        out.push_back({existing.integer(0, 0), false});
+      }
+      return ok();
+    }));
+    return out;
+  }
+
+  Result<std::vector<QueuedJob>> claim(const ClaimRequest& request) override {
+    if (request.owner.empty()) {
+      return fail(ErrorCode::kInvalidArgument, "job queue: a claim needs an owner");
+    }
+    std::vector<QueuedJob> out;
+    if (request.max_jobs == 0) return out;
+    std::lock_guard lock(mu_);
+    DBOPS_TRY(in_transaction([&]() -> Status {
+      const std::int64_t now = now_ms();
+      std::vector<Param> params = {now, now};
+      std::string kinds;
+      for (const auto& k : request.kinds) {
+        kinds += kinds.empty() ? "?" : ",?";
+        params.emplace_back(k);
+      }
+      params.emplace_back(static_cast<std::int64_t>(request.max_jobs + 256));
+      DBOPS_ASSIGN(
+          auto candidates,
+          session_->query(
+              "SELECT id, target, exclusive FROM jobs WHERE "
+              "((state IN ('scheduled', 'available', 'retrying') AND run_at_ms <= ?) OR "
+              "(state = 'running' AND lease_expires_at_ms < ? AND attempt < max_attempts))" +
+                  (kinds.empty() ? std::string() : " AND kind IN (" + kinds + ")") +
+                  " ORDER BY priority DESC, run_at_ms, id LIMIT ?",
+              params));
+      if (candidates.empty()) return ok();
+      const Param live[] = {now};
+      DBOPS_ASSIGN(auto running,
+                   session_->query("SELECT DISTINCT target FROM jobs WHERE state = 'running' AND "
+                                   "exclusive = 1 AND lease_expires_at_ms >= ?",
+                                   live));
+      std::set<std::string> busy;
+      for (std::size_t i = 0; i < running.rows.size(); ++i) busy.insert(running.text(i, 0));
+      std::vector<std::int64_t> picked;
+      for (std::size_t i = 0; i < candidates.rows.size() && picked.size() < request.max_jobs; ++i) {
+        if (candidates.integer(i, 2) != 0) {
+          if (!busy.insert(candidates.text(i, 1)).second) continue;
+        }
+        picked.push_back(candidates.integer(i, 0));
+      }
+      if (picked.empty()) return ok();
+      DBOPS_ASSIGN(auto tokens,
+                   session_->query("UPDATE job_tokens SET value = value + ? WHERE id = 1 "
+                                   "RETURNING value",
+                                   std::vector<Param>{static_cast<std::int64_t>(picked.size())}));
+      std::int64_t token = tokens.integer(0, 0) - static_cast<std::int64_t>(picked.size());
+      const std::int64_t expires = now + request.lease.count();
+      for (const std::int64_t id : picked) {
+        const Param update[] = {request.owner, expires, ++token, now, id};
+        DBOPS_ASSIGN(auto r, session_->query(std::string("UPDATE jobs SET state = 'running', "
+                                                         "attempt = attempt + 1, lease_owner = ?, "
+                                                         "lease_expires_at_ms = ?, lease_token = "
+                                                         "?, updated_at_ms = ? WHERE id = ? "
+                                                         "RETURNING ") +
+                                                 kJobColumns,
+                                             update));
+        out.push_back(job_from_row(r, 0));
+      }
+      return ok();
+    }));
+    return out;
+  }
+
+  Status heartbeat(std::int64_t id, std::int64_t token, std::chrono::milliseconds lease) override {
+    std::lock_guard lock(mu_);
+    const std::int64_t now = now_ms();
+    const Param params[] = {now + lease.count(), now, id, token};
+    DBOPS_ASSIGN(auto r, session_->query("UPDATE jobs SET lease_expires_at_ms = ?, "
+                                         "updated_at_ms = ? WHERE id = ? AND lease_token = ? AND "
+                                         "state = 'running'",
+                                         params));
+    if (r.affected_rows != 1) return fail(lease_lost(id, token));
+    return ok();
+  }
+
+  Status succeed(std::int64_t id, std::int64_t token, std::string_view result_json) override {
+    std::lock_guard lock(mu_);
+    const std::int64_t now = now_ms();
+    const Param params[] = {std::string(result_json), now, now, id, token};
+    DBOPS_ASSIGN(auto r, session_->query("UPDATE jobs SET state = 'succeeded', result_json = ?, "
+                                         "lease_expires_at_ms = NULL, updated_at_ms = ?, "
+                                         "finished_at_ms = ? WHERE id = ? AND lease_token = ? "
+                                         "AND state = 'running'",
+                                         params));
+    if (r.affected_rows != 1) return fail(lease_lost(id, token));
+    return ok();
+  }
+
+  Result<JobState> fail_attempt(std::int64_t id, std::int64_t token, std::string_view error,
+                                bool retryable) override {
+    std::lock_guard lock(mu_);
+    JobState next = JobState::kFailed;
+    DBOPS_TRY(in_transaction([&]() -> Status {
+      const Param key[] = {id, token};
+      DBOPS_ASSIGN(auto r, session_->query("SELECT attempt, max_attempts FROM jobs WHERE id = ? "
+                                           "AND lease_token = ? AND state = 'running'",
+                                           key));
+      if (r.empty()) return fail(lease_lost(id, token));
+      const auto attempt = static_cast<int>(r.integer(0, 0));
+      const auto max_attempts = static_cast<int>(r.integer(0, 1));
+      const std::int64_t now = now_ms();
+      std::int64_t run_at = now;
+      if (!retryable) {
+        next = JobState::kFailed;
+      } else if (attempt >= max_attempts) {
+        next = JobState::kDead;
+      } else {
+        next = JobState::kRetrying;
+        run_at = now + retry_delay(retry_, attempt, random01()).count();
+      }
+      const bool final = job_state_final(next);
+      const Param update[] = {state_text(next),
+                              std::string(error),
+                              run_at,
+                              now,
+                              final ? Param{now} : Param{nullptr},
+                              id};
+      DBOPS_TRY(
+          session_->query("UPDATE jobs SET state = ?, last_error = ?, run_at_ms = ?, "
+                          "lease_expires_at_ms = NULL, updated_at_ms = ?, "
+                          "finished_at_ms = ? WHERE id = ?",
+                          update));
+      return ok();
+    }));
+    return next;
+  }
+
+  Status release(std::int64_t id, std::int64_t token) override {
+    std::lock_guard lock(mu_);
+    const std::int64_t now = now_ms();
+    const Param params[] = {now, now, id, token};
+    DBOPS_ASSIGN(auto r, session_->query("UPDATE jobs SET state = 'available', attempt = attempt "
+                                         "- 1, run_at_ms = ?, lease_expires_at_ms = NULL, "
+                                         "updated_at_ms = ? WHERE id = ? AND lease_token = ? AND "
+                                         "state = 'running'",
+                                         params));
+    if (r.affected_rows != 1) return fail(lease_lost(id, token));
+    return ok();
+  }
+
+  Result<JobState> cancel(std::int64_t id) override {
+    std::lock_guard lock(mu_);
+    JobState previous = JobState::kCancelled;
+    DBOPS_TRY(in_transaction([&]() -> Status {
+      const Param key[] = {id};
+      DBOPS_ASSIGN(auto r, session_->query("SELECT state FROM jobs WHERE id = ?", key));
+      if (r.empty()) {
+        return fail(ErrorCode::kNotFound, "job " + std::to_string(id) + " is not in the queue");
+      }
+      previous = parse_job_state(r.text(0, 0)).value_or(JobState::kFailed);
+      if (job_state_final(previous)) return ok();
+      const std::int64_t now = now_ms();
+      const Param update[] = {now, now, id};
+      DBOPS_TRY(
+          session_->query("UPDATE jobs SET state = 'cancelled', lease_expires_at_ms = NULL, "
+                          "updated_at_ms = ?, finished_at_ms = ? WHERE id = ?",
+                          update));
+      return ok();
+    }));
+    return previous;
+  }
+
+  Result<std::vector<QueuedJob>> reap_expired() override {
+    std::lock_guard lock(mu_);
+    const std::int64_t now = now_ms();
+    const Param params[] = {now, now, now};
+    DBOPS_ASSIGN(auto r, session_->query(
+                             std::string("UPDATE jobs SET state = 'dead', last_error = 'the lease "
+                                         "of ' || lease_owner || ' expired on attempt ' || "
+                                         "attempt || ' of ' || max_attempts, "
+                                         "lease_expires_at_ms = NULL, updated_at_ms = ?, "
+                                         "finished_at_ms = ? WHERE state = 'running' AND "
+                                         "lease_expires_at_ms < ? AND attempt >= max_attempts "
+                                         "RETURNING ") +
+                                 kJobColumns,
+                             params));
+    std::vector<QueuedJob> out;
+    for (std::size_t i = 0; i < r.rows.size(); ++i) out.push_back(job_from_row(r, i));
+    return out;
+  }
+
+  Result<std::optional<QueuedJob>> get(std::int64_t id) override {
+    std::lock_guard lock(mu_);
+    const Param key[] = {id};
+    DBOPS_ASSIGN(
+        auto r,
+        session_->query(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?", key));
+    if (r.empty()) return std::optional<QueuedJob>{};
+    return job_from_row(r, 0);
+  }
+
+  Result<std::vector<QueuedJob>> list(const JobQuery& q) override {
+    std::lock_guard lock(mu_);
+    std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE 1=1";
+    std::vector<Param> params;
+    if (q.state) {
+      sql += " AND state = ?";
+      params.emplace_back(state_text(*q.state));
+    }
+    if (!q.target.empty()) {
+      sql += " AND target = ?";
+      params.emplace_back(q.target);
+    }
+    if (!q.kind.empty()) {
+      sql += " AND kind = ?";
+      params.emplace_back(q.kind);
+    }
+    sql += " ORDER BY id DESC LIMIT ?";
+    params.emplace_back(static_cast<std::int64_t>(q.limit));
+    DBOPS_ASSIGN(auto r, session_->query(sql, params));
+    std::vector<QueuedJob> out;
+    for (std::size_t i = 0; i < r.rows.size(); ++i) out.push_back(job_from_row(r, i));
+    return out;
+  }
+
+  Result<std::vector<std::pair<JobState, std::int64_t>>> counts() override {
+    std::lock_guard lock(mu_);
+    DBOPS_ASSIGN(auto r,
+                 session_->query("SELECT state, count(*) FROM jobs GROUP BY state ORDER BY state"));
+    std::vector<std::pair<JobState, std::int64_t>> out;
+    for (std::size_t i = 0; i < r.rows.size(); ++i) {
+      if (auto s = parse_job_state(r.text(i, 0))) out.emplace_back(*s, r.integer(i, 1));
+    }
+    return out;
+  }
+
+  Result<std::size_t> purge_finished(TimePoint before, std::size_t batch) override {
+    std::lock_guard lock(mu_);
+    const Param params[] = {to_ms(before), static_cast<std::int64_t>(batch)};
+    DBOPS_ASSIGN(auto r, session_->query("DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE "
+                                         "finished_at_ms IS NOT NULL AND finished_at_ms < ? "
+                                         "ORDER BY finished_at_ms LIMIT ?)",
+                                         params));
+    return static_cast<std::size_t>(r.affected_rows);
+  }
+
+ private:
+  double random01() {
+    std::uniform_real_distribution<double> d(0.0, 1.0);
+    return d(rng_);
+  }
+
+  // `body` in one write transaction (the caller holds mu_).
+  Status in_transaction(const std::function<Status()>& body) {
+    DBOPS_TRY(session_->exec("BEGIN IMMEDIATE"));
+    Status status = body();
+    if (!status) {
+      (void)session_->exec("ROLLBACK");
+      return status;
+    }
+    if (auto commit = session_->exec("COMMIT"); !commit) {
+      (void)session_->exec("ROLLBACK");
+      return commit;
+    }
+    return ok();
+  }
+
+  std::mutex mu_;
+  std::unique_ptr<engine::SqlSession> session_;
+  std::string path_;
+  RetryPolicy retry_;
+  std::mt19937_64 rng_{std::random_device{}()};
+};
+
+}  // namespace
+
+Result<std::unique_ptr<JobQueue>> open_sqlite_queue(const std::string& path,
+                                                    const RetryPolicy& retry) {
+  // Creates the file and brings its schema (with the queue's tables) up to
+  // date.
+  DBOPS_TRY(open_sqlite_store(path));
+  auto session = engine::sqlite::open(path, {.create = false, .wal = true});
+  if (!session) return std::unexpected(std::move(session).error().with_context("job queue"));
+  return std::unique_ptr<JobQueue>(std::make_unique<SqliteQueue>(std::move(*session), path, retry));
+}
+
+}  // namespace dbops::store::sqlite
