@@ -134,6 +134,14 @@ class DrillJob final : public runtime::JobKind {
     const auto restore_start = SteadyClock::now();
     auto instance = restorer->start_drill(stored, drill_options);
     const double restore_seconds = seconds_since(restore_start);
+    if (!instance && (instance.error().code == ErrorCode::kConfig ||
+                      instance.error().code == ErrorCode::kUnsupported ||
+                      instance.error().code == ErrorCode::kNotFound)) {
+      // A wrong key or a missing tool says nothing about the backup: the run
+      // fails with the configuration error instead of recording a failed
+      // drill.
+      return fail(std::move(instance).error().with_context("drill of " + m.id));
+    }
     // The restore read every object through the pipeline, which compares each
     // chunk with the manifest: that is the checksum check.
     engine::DrillCheck sums{.name = "checksums", .seconds = restore_seconds};
