@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <mutex>
 #include <span>
 
 #include "engine/sqlite/sqlite_session.hpp"
@@ -211,6 +212,7 @@ class SqliteStore final : public Store {
   int schema_version() const override { return version_; }
 
   Status insert_run(const RunRecord& run) override {
+    std::lock_guard lock(mu_);
     const Param params[] = {run.run_id,
                             run.kind,
                             run.target,
@@ -237,6 +239,7 @@ class SqliteStore final : public Store {
   }
 
   Status finish_run(const RunRecord& run) override {
+    std::lock_guard lock(mu_);
     const Param params[] = {std::string(run_state_name(run.state)),
                             run.finished_at ? Param{to_ms(*run.finished_at)} : Param{nullptr},
                             run.summary,
@@ -254,6 +257,7 @@ class SqliteStore final : public Store {
   }
 
   Result<std::optional<RunRecord>> get_run(std::string_view run_id) override {
+    std::lock_guard lock(mu_);
     const Param exact[] = {std::string(run_id)};
     DBOPS_ASSIGN(auto r, session_->query(std::string("SELECT ") + kRunColumns +
                                              " FROM job_runs WHERE run_id = ?",
@@ -282,6 +286,7 @@ class SqliteStore final : public Store {
   }
 
   Result<std::optional<RunRecord>> find_run_by_key(std::string_view key) override {
+    std::lock_guard lock(mu_);
     const Param params[] = {std::string(key)};
     DBOPS_ASSIGN(auto r, session_->query(std::string("SELECT ") + kRunColumns +
                                              " FROM job_runs WHERE idempotency_key = ? "
@@ -311,6 +316,7 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<RunRecord>> list_runs(const RunQuery& q) override {
+    std::lock_guard lock(mu_);
     std::vector<Param> params;
     std::string sql = std::string("SELECT ") + kRunColumns + " FROM job_runs" +
                       run_filter(q, params) + " ORDER BY started_at_ms DESC, rowid DESC LIMIT ?";
@@ -322,6 +328,7 @@ class SqliteStore final : public Store {
   }
 
   Result<std::int64_t> count_runs(const RunQuery& q) override {
+    std::lock_guard lock(mu_);
     std::vector<Param> params;
     const std::string sql = "SELECT count(*) FROM job_runs" + run_filter(q, params);
     DBOPS_ASSIGN(auto r, session_->query(sql, params));
@@ -329,6 +336,7 @@ class SqliteStore final : public Store {
   }
 
   Result<std::int64_t> append_event(const EventRecord& e) override {
+    std::lock_guard lock(mu_);
     const Param params[] = {
         to_ms(e.at), e.run_id,   e.target, e.type, std::string(severity_name(e.severity)),
         e.message,   e.data_json};
@@ -340,6 +348,7 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<EventRecord>> list_events(const EventQuery& q) override {
+    std::lock_guard lock(mu_);
     std::string sql =
         "SELECT id, at_ms, run_id, target, type, severity, message, data_json FROM events "
         "WHERE 1=1";
@@ -378,6 +387,7 @@ class SqliteStore final : public Store {
   }
 
   Status upsert_backup(const BackupRecord& backup) override {
+    std::lock_guard lock(mu_);
     DBOPS_TRY(check_backup_key(backup));
     auto r = write_backup(backup);
     if (!r) return std::unexpected(std::move(r).error().with_context("state store"));
@@ -386,6 +396,7 @@ class SqliteStore final : public Store {
 
   Status remove_backup(std::string_view repository, std::string_view target,
                        std::string_view id) override {
+    std::lock_guard lock(mu_);
     const Param params[] = {std::string(repository), std::string(target), std::string(id)};
     auto r = session_->query("DELETE FROM backups WHERE repository = ? AND target = ? AND id = ?",
                              params);
@@ -394,6 +405,7 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<BackupRecord>> list_backups(const BackupQuery& q) override {
+    std::lock_guard lock(mu_);
     std::string sql = std::string("SELECT ") + kBackupColumns + " FROM backups WHERE 1=1";
     std::vector<Param> params;
     if (!q.repository.empty()) {
@@ -416,6 +428,7 @@ class SqliteStore final : public Store {
 
   Status replace_backups(std::string_view repository,
                          const std::vector<BackupRecord>& backups) override {
+    std::lock_guard lock(mu_);
     if (repository.empty()) {
       return fail(ErrorCode::kInvalidArgument, "state store: replace_backups: empty repository");
     }
@@ -449,6 +462,7 @@ class SqliteStore final : public Store {
   }
 
   Status insert_drill(const DrillRecord& d) override {
+    std::lock_guard lock(mu_);
     if (d.run_id.empty()) {
       return fail(ErrorCode::kInvalidArgument, "state store: a drill result needs a run id");
     }
@@ -476,6 +490,7 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<DrillRecord>> list_drills(const DrillQuery& q) override {
+    std::lock_guard lock(mu_);
     std::string sql = std::string("SELECT ") + kDrillColumns + " FROM drills WHERE 1=1";
     std::vector<Param> params;
     if (!q.target.empty()) {
@@ -551,6 +566,8 @@ class SqliteStore final : public Store {
     return ok();
   }
 
+  // One connection; the agent's job threads share the store.
+  std::mutex mu_;
   std::unique_ptr<engine::SqlSession> session_;
   std::string path_;
   int version_;
