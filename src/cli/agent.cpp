@@ -1,14 +1,17 @@
-// The agent (first version): a probe round every agent.probe_interval through
-// the job runner, and /metrics, /healthz and /readyz over HTTP.
+// The agent: a probe round every agent.probe_interval through the job runner,
+// queue workers that run the jobs queued in the state store, and /metrics,
+// /healthz and /readyz over HTTP.
 #include <httplib.h>
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
 
+#include "agent/worker.hpp"
 #include "cli/commands.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
@@ -41,6 +44,8 @@ int cmd_agent(Session& s, const AgentArgs& args) {
   if (!cfg) return report(cfg.error());
   auto store = s.store();
   if (!store) return report(store.error());
+  auto queue = s.queue();
+  if (!queue) return report(queue.error());
   const config::Config& config = **cfg;
   const std::string listen = args.listen.empty() ? config.agent.listen : args.listen;
   const auto colon = listen.rfind(':');
@@ -63,6 +68,11 @@ int cmd_agent(Session& s, const AgentArgs& args) {
   auto& round_seconds =
       metrics.gauge("dbops_agent_probe_round_seconds", "Duration of the last probe round.");
   auto& targets_gauge = metrics.gauge("dbops_agent_targets", "Targets this agent probes.");
+  auto& queue_gauge =
+      metrics.gauge("dbops_queue_jobs", "Jobs in the state store's queue, by state.", {"state"});
+  auto& worker_jobs =
+      metrics.gauge("dbops_agent_jobs",
+                    "Queued jobs this agent claimed since it started, by outcome.", {"outcome"});
   runtime::JobKindRegistry& kinds = s.kinds(ops::Environment{.metrics = &metrics});
   runtime::Runner runner(kinds, config, **store, real_clock(),
                          runtime::RunnerOptions{.dispatcher = s.dispatcher()});
@@ -109,6 +119,18 @@ int cmd_agent(Session& s, const AgentArgs& args) {
     shutdown.cv.notify_all();
   });
 
+  // Queue workers, under a member id unique to this process.
+  char hostname[256] = {};
+  if (gethostname(hostname, sizeof hostname - 1) != 0) std::snprintf(hostname, 8, "unknown");
+  agent::Worker worker(
+      **queue, kinds, config, **store, real_clock(), s.dispatcher(),
+      agent::WorkerOptions{.owner = std::string(hostname) + ":" + std::to_string(getpid()),
+                           .concurrency = static_cast<std::size_t>(config.agent.workers),
+                           .lease = config.agent.lease,
+                           .poll = config.agent.poll_interval,
+                           .shutdown_grace = config.agent.shutdown_grace});
+  worker.start();
+
   // Probe rounds until asked to stop.
   targets_gauge.set({}, static_cast<double>(config.targets.size()));
   while (true) {
@@ -130,6 +152,29 @@ int cmd_agent(Session& s, const AgentArgs& args) {
     if (auto st = ops::backup::publish_metrics(config, **store, metrics); !st) {
       log::warn("backup metrics not updated", {{"error", st.error().to_string()}});
     }
+    // The queue: its size by state, and finished jobs past their retention
+    // deleted a batch at a time (so that the table never bloats and no
+    // statement runs long).
+    if (auto counts = (*queue)->counts()) {
+      for (const char* state : {"scheduled", "available", "running", "retrying", "succeeded",
+                                "failed", "dead", "cancelled"}) {
+        std::int64_t n = 0;
+        for (const auto& [st, count] : *counts) {
+          if (store::job_state_name(st) == state) n = count;
+        }
+        queue_gauge.set({state}, static_cast<double>(n));
+      }
+    }
+    const auto stats = worker.stats();
+    worker_jobs.set({"succeeded"}, static_cast<double>(stats.succeeded));
+    worker_jobs.set({"failed"}, static_cast<double>(stats.failed));
+    worker_jobs.set({"lease_lost"}, static_cast<double>(stats.lost));
+    worker_jobs.set({"released"}, static_cast<double>(stats.released));
+    for (int batch = 0; batch < 10; ++batch) {
+      auto purged = (*queue)->purge_finished(
+          std::chrono::system_clock::now() - config.agent.job_retention, 1000);
+      if (!purged || *purged < 1000) break;
+    }
     std::unique_lock lock(shutdown.mu);
     if (shutdown.cv.wait_until(lock, started + config.agent.probe_interval,
                                [&] { return shutdown.requested; })) {
@@ -139,6 +184,7 @@ int cmd_agent(Session& s, const AgentArgs& args) {
 
   // Clean shutdown: stop serving, join the threads.
   log::info("agent stopping", {{"signal", shutdown.signal}});
+  worker.stop();
   server.stop();
   http.join();
   waiter.join();

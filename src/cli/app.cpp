@@ -295,12 +295,13 @@ int cmd_jobs_kinds(Session& s) {
                    {"description", k->description()},
                    {"needs_target", k->needs_target()},
                    {"changes_target", k->changes_target()},
+                   {"exclusive", k->exclusive()},
                    {"params", params}});
     }
     print(json_text(j, 2) + "\n");
     return 0;
   }
-  Table t{.headers = {"KIND", "TARGET", "CHANGES TARGET", "PARAMS", "DESCRIPTION"}};
+  Table t{.headers = {"KIND", "TARGET", "CHANGES TARGET", "EXCLUSIVE", "PARAMS", "DESCRIPTION"}};
   for (const auto* k : kinds) {
     std::vector<std::string> params;
     for (const auto& p : k->params()) {
@@ -308,10 +309,199 @@ int cmd_jobs_kinds(Session& s) {
                        std::string(runtime::param_type_name(p.type)));
     }
     t.rows.push_back({std::string(k->name()), k->needs_target() ? "yes" : "no",
-                      k->changes_target() ? "yes" : "no", join(params, ", "),
-                      std::string(k->description())});
+                      k->changes_target() ? "yes" : "no", k->exclusive() ? "yes" : "no",
+                      join(params, ", "), std::string(k->description())});
   }
   print(t.render(s.color()));
+  return 0;
+}
+
+// ------------------------------------------------------------ job queue --
+
+struct QueueArgs {
+  std::string state, target, kind;
+  std::int64_t id = 0;
+  std::size_t limit = 50;
+  int priority = 0;
+  int max_attempts = 3;
+  std::string in;       // due after this long
+  std::string timeout;  // per attempt
+};
+
+json queued_json(const store::QueuedJob& q) {
+  json j;
+  j["id"] = q.id;
+  j["kind"] = q.spec.kind;
+  j["target"] = q.spec.target;
+  const json params = json::parse(q.spec.params_json, nullptr, false);
+  j["params"] = params.is_discarded() ? json::object() : params;
+  j["state"] = std::string(store::job_state_name(q.state));
+  j["attempt"] = q.attempt;
+  j["max_attempts"] = q.spec.max_attempts;
+  j["priority"] = q.spec.priority;
+  j["exclusive"] = q.spec.exclusive;
+  j["timeout_ms"] = q.spec.timeout.count();
+  j["idempotency_key"] = q.spec.idempotency_key;
+  j["run_at"] = format_utc(q.run_at);
+  j["lease_owner"] = q.lease_owner;
+  j["lease_expires_at"] = q.lease_expires_at ? json(format_utc(*q.lease_expires_at)) : json();
+  j["last_error"] = q.last_error;
+  const json result = json::parse(q.result_json.empty() ? "null" : q.result_json, nullptr, false);
+  j["result"] = result.is_discarded() ? json() : result;
+  j["created_at"] = format_utc(q.created_at);
+  j["finished_at"] = q.finished_at ? json(format_utc(*q.finished_at)) : json();
+  return j;
+}
+
+// `dbops jobs enqueue KIND`: one queued job per selected target (or one, for
+// kinds without a target), checked against the kind's parameters first.
+int cmd_jobs_enqueue(Session& s, const RunArgs& a, const QueueArgs& q) {
+  auto cfg = s.config();
+  if (!cfg) return report(cfg.error());
+  const runtime::JobKind* kind = s.kinds().find(a.kind);
+  if (!kind) {
+    return report(make_error(ErrorCode::kNotFound, "unknown job kind \"" + a.kind + "\"")
+                      .with_hint("`dbops jobs kinds` lists the job kinds"));
+  }
+  auto params = build_params(a);
+  if (!params) return report(params.error());
+  if (auto checked = runtime::JobParams::parse(*params, kind->params()); !checked) {
+    return report(std::move(checked).error().with_context(a.kind));
+  }
+  std::vector<std::string> target_names;
+  if (kind->needs_target()) {
+    auto selected = s.select_targets(a.targets, a.tags);
+    if (!selected) return report(selected.error());
+    for (const auto* t : *selected) target_names.push_back(t->name);
+  } else {
+    target_names.push_back("");
+  }
+  store::JobSpec base;
+  base.kind = a.kind;
+  base.params_json = *params;
+  base.priority = q.priority;
+  base.max_attempts = q.max_attempts;
+  base.exclusive = kind->exclusive();
+  if (!q.in.empty()) {
+    auto delay = config::parse_duration(q.in);
+    if (!delay) {
+      return report(make_error(ErrorCode::kInvalidArgument,
+                               "--in " + q.in + ": expected a duration such as 90s or 2h"));
+    }
+    base.run_at = std::chrono::system_clock::now() + *delay;
+  }
+  if (!q.timeout.empty()) {
+    auto timeout = config::parse_duration(q.timeout);
+    if (!timeout) {
+      return report(make_error(ErrorCode::kInvalidArgument,
+                               "--timeout " + q.timeout + ": expected a duration such as 30m"));
+    }
+    base.timeout = *timeout;
+  }
+  std::vector<store::JobSpec> specs;
+  for (const auto& name : target_names) {
+    store::JobSpec spec = base;
+    spec.target = name;
+    if (!a.idempotency_key.empty()) {
+      spec.idempotency_key =
+          target_names.size() > 1 ? a.idempotency_key + ":" + name : a.idempotency_key;
+    }
+    specs.push_back(std::move(spec));
+  }
+  auto queue = s.queue();
+  if (!queue) return report(queue.error());
+  auto results = (*queue)->enqueue_batch(specs);
+  if (!results) return report(results.error());
+  json all = json::array();
+  Table t{.headers = {"JOB", "KIND", "TARGET", "STATE"}};
+  for (std::size_t i = 0; i < results->size(); ++i) {
+    const auto& r = (*results)[i];
+    all.push_back({{"id", r.id},
+                   {"kind", specs[i].kind},
+                   {"target", specs[i].target},
+                   {"created", r.created}});
+    t.rows.push_back({std::to_string(r.id), specs[i].kind,
+                      specs[i].target.empty() ? "-" : specs[i].target,
+                      r.created ? "queued" : "already queued (same key)"});
+  }
+  print(s.format() == OutputFormat::kJson ? json_text(all, 2) + "\n" : t.render(s.color()));
+  return 0;
+}
+
+int cmd_jobs_list(Session& s, const QueueArgs& a) {
+  store::JobQuery query{.target = a.target, .kind = a.kind, .limit = a.limit};
+  if (!a.state.empty()) {
+    query.state = store::parse_job_state(a.state);
+    if (!query.state) {
+      return report(make_error(ErrorCode::kInvalidArgument,
+                               "--state " + a.state +
+                                   ": expected scheduled, available, running, retrying, "
+                                   "succeeded, failed, dead or cancelled"));
+    }
+  }
+  auto queue = s.queue();
+  if (!queue) return report(queue.error());
+  auto jobs = (*queue)->list(query);
+  if (!jobs) return report(jobs.error());
+  if (s.format() == OutputFormat::kJson) {
+    json j = json::array();
+    for (const auto& q : *jobs) j.push_back(queued_json(q));
+    print(json_text(j, 2) + "\n");
+    return 0;
+  }
+  Table t{.headers = {"JOB", "KIND", "TARGET", "STATE", "ATTEMPT", "DUE", "OWNER", "LAST ERROR"}};
+  for (const auto& q : *jobs) {
+    t.rows.push_back(
+        {std::to_string(q.id), q.spec.kind, q.spec.target.empty() ? "-" : q.spec.target,
+         std::string(store::job_state_name(q.state)),
+         std::to_string(q.attempt) + "/" + std::to_string(q.spec.max_attempts),
+         format_utc(q.run_at), q.lease_owner.empty() ? "-" : q.lease_owner, q.last_error});
+  }
+  print(t.render(s.color()));
+  return 0;
+}
+
+int cmd_jobs_show(Session& s, const QueueArgs& a) {
+  auto queue = s.queue();
+  if (!queue) return report(queue.error());
+  auto job = (*queue)->get(a.id);
+  if (!job) return report(job.error());
+  if (!*job) {
+    return report(make_error(ErrorCode::kNotFound, "no queued job " + std::to_string(a.id))
+                      .with_hint("`dbops jobs list` shows the queue"));
+  }
+  const json j = queued_json(**job);
+  if (s.format() == OutputFormat::kJson) {
+    print(json_text(j, 2) + "\n");
+    return 0;
+  }
+  std::string out;
+  for (const auto& [key, value] : j.items()) {
+    if (value.is_null() || (value.is_string() && value.get<std::string>().empty())) continue;
+    std::string text = value.is_string() ? value.get<std::string>() : json_text(value);
+    out += key + ":" + std::string(key.size() < 17 ? 17 - key.size() : 1, ' ') + text + "\n";
+  }
+  print(redact::scrub(out));
+  return 0;
+}
+
+int cmd_jobs_cancel(Session& s, const QueueArgs& a) {
+  auto queue = s.queue();
+  if (!queue) return report(queue.error());
+  auto previous = (*queue)->cancel(a.id);
+  if (!previous) return report(previous.error());
+  const bool was_final = store::job_state_final(*previous);
+  const std::string was(store::job_state_name(*previous));
+  if (s.format() == OutputFormat::kJson) {
+    print(json_text(json{{"id", a.id}, {"previous_state", was}, {"cancelled", !was_final}}, 2) +
+          "\n");
+  } else if (was_final) {
+    print("job " + std::to_string(a.id) + " had already ended (" + was + "); nothing to cancel\n");
+  } else {
+    print("job " + std::to_string(a.id) + " cancelled (was " + was + ")" +
+          (*previous == store::JobState::kRunning ? "; its agent stops it at its next heartbeat\n"
+                                                  : "\n"));
+  }
   return 0;
 }
 
@@ -429,6 +619,7 @@ struct Commands {
   Globals g;
   RunArgs run;
   RunsArgs runs;
+  QueueArgs queue;
   std::string docs_dir;
   AgentArgs agent;
   BackupArgs backup;
@@ -592,7 +783,7 @@ std::unique_ptr<CLI::App> build_app(Commands& c, Session& s) {
     c.action = [&] { return cmd_agent(s, c.agent); };
   });
 
-  auto* jobs = app->add_subcommand("jobs", "Run jobs and list the job kinds");
+  auto* jobs = app->add_subcommand("jobs", "Run jobs, queue them for the agents, list the kinds");
   jobs->require_subcommand(1);
   auto* jobs_run =
       jobs->add_subcommand("run", "Run a job of any kind in-process, once per selected target");
@@ -616,6 +807,54 @@ std::unique_ptr<CLI::App> build_app(Commands& c, Session& s) {
   auto* jobs_kinds = jobs->add_subcommand("kinds", "List the job kinds and their parameters");
   jobs_kinds->footer(examples_footer({{"dbops jobs kinds", "what can be run"}}));
   jobs_kinds->callback([&] { c.action = [&] { return cmd_jobs_kinds(s); }; });
+
+  auto* jobs_enqueue = jobs->add_subcommand(
+      "enqueue", "Queue a job for the agents, once per selected target (retried on failure)");
+  jobs_enqueue->add_option("kind", c.run.kind, "Job kind (see `dbops jobs kinds`)")->required();
+  add_target_selection(jobs_enqueue, c.run);
+  jobs_enqueue->add_option("--param", c.run.params, "Job parameter key=value (repeatable)");
+  jobs_enqueue->add_option("--params-json", c.run.params_json, "Job parameters as a JSON object");
+  jobs_enqueue->add_option("--idempotency-key", c.run.idempotency_key,
+                           "A second enqueue with this key returns the first job (with several "
+                           "targets, the key gets :TARGET appended)");
+  jobs_enqueue->add_option("--priority", c.queue.priority, "Higher runs first")->default_str("0");
+  jobs_enqueue
+      ->add_option("--max-attempts", c.queue.max_attempts, "Attempts before the job is dead")
+      ->default_str("3")
+      ->check(CLI::Range(1, 100));
+  jobs_enqueue->add_option("--in", c.queue.in, "Due after this long (e.g. 10m); default now");
+  jobs_enqueue->add_option("argv", c.run.argv,
+                           "For the command kind: the program and its arguments, after --");
+  jobs_enqueue->add_option("--timeout", c.queue.timeout, "Stop an attempt after this long");
+  jobs_enqueue->footer(examples_footer(
+      {{"dbops jobs enqueue backup --target pg-main --idempotency-key pg-main-2026-11-26",
+        "a backup the agents run once"},
+       {"dbops jobs enqueue drill --target pg-main --in 1h", "a drill in an hour"}}));
+  jobs_enqueue->callback([&] {
+    c.allows_trailing = true;
+    c.action = [&] { return cmd_jobs_enqueue(s, c.run, c.queue); };
+  });
+
+  auto* jobs_list = jobs->add_subcommand("list", "List queued jobs, newest first");
+  jobs_list->add_option("--state", c.queue.state, "Only jobs in this state")
+      ->check(CLI::IsMember({"scheduled", "available", "running", "retrying", "succeeded", "failed",
+                             "dead", "cancelled"}));
+  jobs_list->add_option("--target", c.queue.target, "Only jobs of this target");
+  jobs_list->add_option("--kind", c.queue.kind, "Only jobs of this kind");
+  jobs_list->add_option("--limit", c.queue.limit, "At most this many jobs")->default_str("50");
+  jobs_list->footer(examples_footer({{"dbops jobs list --state dead", "what gave up"}}));
+  jobs_list->callback([&] { c.action = [&] { return cmd_jobs_list(s, c.queue); }; });
+
+  auto* jobs_show = jobs->add_subcommand("show", "Show one queued job");
+  jobs_show->add_option("id", c.queue.id, "Job id")->required();
+  jobs_show->footer(examples_footer({{"dbops jobs show 42", "state, attempts, lease, error"}}));
+  jobs_show->callback([&] { c.action = [&] { return cmd_jobs_show(s, c.queue); }; });
+
+  auto* jobs_cancel = jobs->add_subcommand("cancel", "Cancel a queued or running job");
+  jobs_cancel->add_option("id", c.queue.id, "Job id")->required();
+  jobs_cancel->footer(examples_footer(
+      {{"dbops jobs cancel 42", "a running job is stopped by its agent at the next heartbeat"}}));
+  jobs_cancel->callback([&] { c.action = [&] { return cmd_jobs_cancel(s, c.queue); }; });
 
   auto* runs = app->add_subcommand("runs", "Show recorded job runs and their events");
   runs->require_subcommand(1);

@@ -20,6 +20,7 @@
 #include "ops/register.hpp"
 #include "repo/backup_io.hpp"
 #include "runtime/job.hpp"
+#include "store/queue.hpp"
 #include "store/store.hpp"
 
 namespace dbops::cli {
@@ -58,6 +59,14 @@ class Session {
     DBOPS_ASSIGN(const config::Config* c, config());
     DBOPS_ASSIGN(store_, store::open_store(c->state));
     return store_.get();
+  }
+
+  // The job queue in the state store, opened on first use.
+  Result<store::JobQueue*> queue() {
+    if (queue_) return queue_.get();
+    DBOPS_ASSIGN(const config::Config* c, config());
+    DBOPS_ASSIGN(queue_, store::open_queue(c->state));
+    return queue_.get();
   }
 
   // The backup repository the config names, opened on first use.
@@ -128,6 +137,7 @@ class Session {
   Globals& g_;
   std::optional<config::Config> config_;
   std::unique_ptr<store::Store> store_;
+  std::unique_ptr<store::JobQueue> queue_;
   std::unique_ptr<repo::Repository> repository_;
   runtime::JobKindRegistry kinds_;
   std::unique_ptr<notify::Dispatcher> dispatcher_;

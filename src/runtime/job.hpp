@@ -97,6 +97,10 @@ class JobKind {
   virtual bool needs_target() const { return true; }
   // Whether it changes the target (backups, migrations) or only reads it.
   virtual bool changes_target() const { return false; }
+  // Queued jobs of exclusive kinds run one at a time per target, across all
+  // agents: those that change it, and heavy ones that hold its backup
+  // repository's lock.
+  virtual bool exclusive() const { return changes_target(); }
   virtual std::span<const ParamDecl> params() const { return {}; }
   virtual Result<JobOutcome> run(JobContext& ctx) = 0;
 };

@@ -41,6 +41,8 @@ repository:
   path: ./repo
 agent:
   probe_interval: 1s
+  poll_interval: 100ms
+  shutdown_grace: 1s
 probe:
   connect_timeout: 2s
 targets:
@@ -179,6 +181,48 @@ TEST_F(Agent, MetricsPassPromtoolAndPrometheusScrapesThem) {
   EXPECT_TRUE(WIFEXITED(*agent_.wait_status()) && WEXITSTATUS(*agent_.wait_status()) == 0)
       << agent_.describe();
   EXPECT_NE(read_file(dir_ / "agent.log").find("agent stopping"), std::string::npos);
+}
+
+TEST_F(Agent, RunsQueuedJobsAndGivesBackWhatSigtermInterrupts) {
+  auto enqueue = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--output", "json", "jobs", "enqueue"});
+    const auto r = run_dbops(args, dir_.path());
+    EXPECT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
+    const auto j = nlohmann::json::parse(r.stdout_text, nullptr, false);
+    return j.is_array() && !j.empty() ? j[0].value("id", 0) : 0;
+  };
+  auto state_of = [&](int id) {
+    const auto r = run_dbops({"--output", "json", "jobs", "show", std::to_string(id)}, dir_.path());
+    const auto j = nlohmann::json::parse(r.stdout_text, nullptr, false);
+    return j.is_object() ? j : nlohmann::json::object();
+  };
+  const int backup = enqueue({"backup", "--target", "local", "--idempotency-key", "b1"});
+  EXPECT_EQ(enqueue({"backup", "--target", "local", "--idempotency-key", "b1"}), backup);
+  const int check = enqueue({"check", "--target", "local"});
+  const int slow = enqueue({"command", "--target", "local", "--", "sleep", "60"});
+  ASSERT_GT(backup * check * slow, 0);
+  EXPECT_TRUE(eventually(30s,
+                         [&] {
+                           return state_of(backup).value("state", "") == "succeeded" &&
+                                  state_of(check).value("state", "") == "succeeded" &&
+                                  state_of(slow).value("state", "") == "running";
+                         }))
+      << state_of(backup).dump() << state_of(slow).dump() << read_file(dir_ / "agent.log");
+  EXPECT_EQ(state_of(backup).value("exclusive", false), true);
+  EXPECT_TRUE(eventually(5s, [&] {
+    return get("/metrics").find("dbops_queue_jobs{state=\"succeeded\"} 2") != std::string::npos;
+  })) << get("/metrics");
+
+  // SIGTERM: the grace (1s) passes, the command is stopped and its job given
+  // back without counting the attempt.
+  const auto stopped_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(agent_.signal(SIGTERM));
+  ASSERT_TRUE(agent_.wait_for(20s));
+  EXPECT_EQ(agent_.describe(), "exited 0");
+  EXPECT_LT(std::chrono::steady_clock::now() - stopped_at, 15s);
+  const auto j = state_of(slow);
+  EXPECT_EQ(j.value("state", ""), "available") << j.dump();
+  EXPECT_EQ(j.value("attempt", -1), 0) << j.dump();
 }
 
 TEST_F(Agent, SigintAlsoStopsIt) {

@@ -117,6 +117,18 @@ struct ProbeConfig {
 struct AgentConfig {
   std::string listen = "127.0.0.1:9646";  // host:port of /metrics, /healthz, /readyz
   std::chrono::milliseconds probe_interval{15'000};
+  // Queue workers: jobs this agent runs at once.
+  int workers = 4;
+  // A claimed job's lease (renewed every third of it); a job whose agent died
+  // returns to the queue once it passes.
+  std::chrono::milliseconds lease{30'000};
+  // How often an idle agent looks for due jobs.
+  std::chrono::milliseconds poll_interval{1'000};
+  // At SIGTERM: how long running jobs get to finish before they are stopped
+  // and given back to the queue.
+  std::chrono::milliseconds shutdown_grace{30'000};
+  // Finished jobs are deleted from the queue after this long.
+  std::chrono::milliseconds job_retention{7LL * 24 * 3'600'000};
 };
 
 // Where backups are kept.

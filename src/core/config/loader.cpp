@@ -769,6 +769,31 @@ void read_agent(Ctx& ctx, const YAML::Node& node, AgentConfig& agent) {
       agent.probe_interval = *v;
     }
   }
+  if (auto v = r.integer("workers", 1, 256)) agent.workers = static_cast<int>(*v);
+  if (auto v = r.duration("lease")) {
+    if (*v < std::chrono::seconds(1)) {
+      ctx.problem(r.key_location("lease"), "agent.lease",
+                  "expected at least 1s (the lease is renewed every third of it)");
+    } else {
+      agent.lease = *v;
+    }
+  }
+  if (auto v = r.duration("poll_interval")) {
+    if (v->count() < 10) {
+      ctx.problem(r.key_location("poll_interval"), "agent.poll_interval", "expected at least 10ms");
+    } else {
+      agent.poll_interval = *v;
+    }
+  }
+  if (auto v = r.duration("shutdown_grace")) agent.shutdown_grace = *v;
+  if (auto v = r.duration("job_retention")) {
+    if (v->count() <= 0) {
+      ctx.problem(r.key_location("job_retention"), "agent.job_retention",
+                  "expected a duration above zero");
+    } else {
+      agent.job_retention = *v;
+    }
+  }
   r.finish();
 }
 

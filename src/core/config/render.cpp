@@ -87,7 +87,12 @@ nlohmann::ordered_json config_json(const Config& c) {
                 {"breaker_open", format_duration(c.probe.breaker_open)},
                 {"duration_buckets", c.probe.duration_buckets}};
   j["agent"] = {{"listen", c.agent.listen},
-                {"probe_interval", format_duration(c.agent.probe_interval)}};
+                {"probe_interval", format_duration(c.agent.probe_interval)},
+                {"workers", c.agent.workers},
+                {"lease", format_duration(c.agent.lease)},
+                {"poll_interval", format_duration(c.agent.poll_interval)},
+                {"shutdown_grace", format_duration(c.agent.shutdown_grace)},
+                {"job_retention", format_duration(c.agent.job_retention)}};
   if (!c.repository.path.empty()) {
     nlohmann::ordered_json repo;
     repo["path"] = c.repository.path;

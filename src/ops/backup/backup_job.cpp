@@ -63,6 +63,7 @@ constexpr runtime::ParamDecl kBackupParams[] = {
 class BackupJob final : public runtime::JobKind {
  public:
   std::string_view name() const override { return "backup"; }
+  bool exclusive() const override { return true; }
   std::string_view description() const override {
     return "takes a backup of the target into the repository (streamed through zstd, optional "
            "encryption and SHA-256), with a content fingerprint";
@@ -246,6 +247,7 @@ constexpr runtime::ParamDecl kPruneParams[] = {
 class PruneJob final : public runtime::JobKind {
  public:
   std::string_view name() const override { return "backup.prune"; }
+  bool exclusive() const override { return true; }
   std::string_view description() const override {
     return "deletes the target's backups that its retention policy no longer keeps";
   }

@@ -76,6 +76,7 @@ constexpr runtime::ParamDecl kParams[] = {
 class DrillJob final : public runtime::JobKind {
  public:
   std::string_view name() const override { return "drill"; }
+  bool exclusive() const override { return true; }
   std::string_view description() const override {
     return "restores a backup into a throwaway instance and verifies it: checksums, engine "
            "checks, content fingerprint and canary queries; records RTO and RPO";

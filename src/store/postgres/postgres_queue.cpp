@@ -1,0 +1,749 @@
+// The job queue on PostgreSQL, shared by several agents.
+//
+// Every time the queue compares or computes (due, lease expiry, retry
+// backoff, created/updated/finished) is the database's clock (now(), the
+// start of the statement's transaction); the only client times are those a
+// caller passes in (JobSpec::run_at, purge_finished's `before`). Times go over
+// the wire as microseconds since the epoch.
+//
+// No session state, so that it works through PgBouncer in transaction pooling
+// mode: unnamed statements only (the session layer's query()), no SET (SET
+// LOCAL inside a transaction), only transaction-scoped advisory locks, no
+// LISTEN, no temporary tables.
+//
+// Claims, and why they are two statements in one transaction: the first
+// selects due jobs FOR UPDATE SKIP LOCKED and, for exclusive ones, takes
+// pg_try_advisory_xact_lock on their target; the second re-checks, for each
+// exclusive job, that no other exclusive job of its target runs under a live
+// lease, and updates. The re-check must run in a snapshot taken after the
+// advisory lock was granted: the lock is released when the previous holder
+// commits, so a later statement sees that holder's claim, whereas the first
+// statement's snapshot may predate it.
+#include "store/postgres/postgres_queue.hpp"
+
+#include <algorithm>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+#include <span>
+#include <utility>
+
+#include "core/log.hpp"
+#include "engine/postgres/postgres_session.hpp"
+
+namespace dbops::store::postgres {
+namespace {
+
+using engine::Param;
+using engine::QueryResult;
+using engine::postgres::PostgresSession;
+using namespace std::chrono_literals;
+
+struct Migration {
+  int version;
+  const char* description;
+  const char* sql;
+};
+
+// Versioned and expand-only (tables, columns, indexes are added, never
+// dropped or narrowed), so that the previous release keeps working on a
+// migrated database while agents are upgraded one at a time.
+//
+// When the PostgreSQL state store lands, its migrations continue this list
+// (one version sequence in dbops_schema_migrations for the whole store).
+constexpr Migration kMigrations[] = {
+    {1, "job queue", R"sql(
+CREATE SEQUENCE dbops_job_ids;
+CREATE SEQUENCE dbops_job_lease_tokens;
+CREATE TABLE dbops_jobs (
+  id               bigint PRIMARY KEY DEFAULT nextval('dbops_job_ids'),
+  kind             text NOT NULL,
+  target           text NOT NULL DEFAULT '',
+  params_json      text NOT NULL DEFAULT '{}',
+  idempotency_key  text NOT NULL DEFAULT '',
+  priority         integer NOT NULL DEFAULT 0,
+  run_at           timestamptz NOT NULL,
+  max_attempts     integer NOT NULL CONSTRAINT dbops_jobs_max_attempts_check
+                     CHECK (max_attempts >= 1),
+  timeout_ms       bigint NOT NULL DEFAULT 0,
+  exclusive        boolean NOT NULL DEFAULT false,
+  state            text NOT NULL CONSTRAINT dbops_jobs_state_check
+                     CHECK (state IN ('scheduled', 'available', 'running', 'retrying',
+                                      'succeeded', 'failed', 'dead', 'cancelled')),
+  attempt          integer NOT NULL DEFAULT 0,
+  lease_owner      text NOT NULL DEFAULT '',
+  lease_expires_at timestamptz,
+  lease_token      bigint NOT NULL DEFAULT 0,
+  last_error       text NOT NULL DEFAULT '',
+  result_json      text NOT NULL DEFAULT '',
+  created_at       timestamptz NOT NULL DEFAULT now(),
+  updated_at       timestamptz NOT NULL DEFAULT now(),
+  finished_at      timestamptz
+);
+ALTER SEQUENCE dbops_job_ids OWNED BY dbops_jobs.id;
+CREATE UNIQUE INDEX dbops_jobs_idempotency_key ON dbops_jobs (idempotency_key)
+  WHERE idempotency_key <> '';
+CREATE INDEX dbops_jobs_due ON dbops_jobs (priority DESC, run_at, id)
+  WHERE state IN ('scheduled', 'available', 'retrying', 'running');
+CREATE INDEX dbops_jobs_leases ON dbops_jobs (lease_expires_at) WHERE state = 'running';
+CREATE INDEX dbops_jobs_exclusive_running ON dbops_jobs (target, lease_expires_at)
+  WHERE state = 'running' AND exclusive;
+CREATE INDEX dbops_jobs_finished ON dbops_jobs (finished_at) WHERE finished_at IS NOT NULL;
+CREATE INDEX dbops_jobs_target ON dbops_jobs (target, id);
+)sql"},
+};
+
+constexpr int kLatestVersion = std::span(kMigrations).back().version;
+
+// Sessions kept open; more callers wait for one.
+constexpr std::size_t kMaxSessions = 4;
+// A session idle for longer is pinged before use: the server (or PgBouncer)
+// may have closed it meanwhile.
+constexpr auto kPingAfterIdle = 30s;
+// Candidates a claim locks beyond max_jobs, so that exclusive jobs of a busy
+// target at the head of the queue do not starve the rest of the batch.
+constexpr std::size_t kClaimSlack = 32;
+
+std::int64_t to_us(TimePoint t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+TimePoint from_us(std::int64_t us) {
+  return TimePoint{std::chrono::duration_cast<TimePoint::duration>(std::chrono::microseconds{us})};
+}
+
+// SQL for a timestamptz column as microseconds since the epoch (exact on
+// PostgreSQL 14+, where extract() returns numeric).
+std::string us(std::string_view column) {
+  return "(extract(epoch FROM " + std::string(column) + ") * 1000000)::int8";
+}
+// SQL for a timestamptz from microseconds since the epoch in parameter `param`.
+std::string at(std::string_view param) {
+  return "(timestamptz 'epoch' + " + std::string(param) + "::int8 * interval '1 microsecond')";
+}
+
+// The columns job_from_row() reads, each prefixed with `alias` ("j.").
+std::string job_columns(std::string_view alias) {
+  const std::string a(alias);
+  return a + "id, " + a + "kind, " + a + "target, " + a + "params_json, " + a +
+         "idempotency_key, " + a + "priority, " + us(a + "run_at") + ", " + a + "max_attempts, " +
+         a + "timeout_ms, " + a + "exclusive::int, " + a + "state, " + a + "attempt, " + a +
+         "lease_owner, " + us(a + "lease_expires_at") + ", " + a + "lease_token, " + a +
+         "last_error, " + a + "result_json, " + us(a + "created_at") + ", " + us(a + "updated_at") +
+         ", " + us(a + "finished_at");
+}
+
+QueuedJob job_from_row(const QueryResult& r, std::size_t i) {
+  QueuedJob j;
+  j.id = r.integer(i, 0);
+  j.spec.kind = r.text(i, 1);
+  j.spec.target = r.text(i, 2);
+  j.spec.params_json = r.text(i, 3);
+  j.spec.idempotency_key = r.text(i, 4);
+  j.spec.priority = static_cast<int>(r.integer(i, 5));
+  j.run_at = from_us(r.integer(i, 6));
+  j.spec.run_at = j.run_at;
+  j.spec.max_attempts = static_cast<int>(r.integer(i, 7));
+  j.spec.timeout = std::chrono::milliseconds(r.integer(i, 8));
+  j.spec.exclusive = r.integer(i, 9) != 0;
+  j.state = parse_job_state(r.text(i, 10)).value_or(JobState::kFailed);
+  j.attempt = static_cast<int>(r.integer(i, 11));
+  j.lease_owner = r.text(i, 12);
+  if (!r.is_null(i, 13)) j.lease_expires_at = from_us(r.integer(i, 13));
+  j.lease_token = r.integer(i, 14);
+  j.last_error = r.text(i, 15);
+  j.result_json = r.text(i, 16);
+  j.created_at = from_us(r.integer(i, 17));
+  j.updated_at = from_us(r.integer(i, 18));
+  if (!r.is_null(i, 19)) j.finished_at = from_us(r.integer(i, 19));
+  return j;
+}
+
+std::vector<QueuedJob> jobs_from(const QueryResult& r) {
+  std::vector<QueuedJob> out;
+  out.reserve(r.rows.size());
+  for (std::size_t i = 0; i < r.rows.size(); ++i) out.push_back(job_from_row(r, i));
+  return out;
+}
+
+Status check_spec(const JobSpec& spec) {
+  if (spec.kind.empty()) return fail(ErrorCode::kInvalidArgument, "a job needs a kind");
+  if (spec.max_attempts < 1) {
+    return fail(ErrorCode::kInvalidArgument, "job " + spec.kind +
+                                                 ": max_attempts must be at least 1, not " +
+                                                 std::to_string(spec.max_attempts));
+  }
+  if (spec.timeout.count() < 0) {
+    return fail(ErrorCode::kInvalidArgument, "job " + spec.kind + ": negative timeout");
+  }
+  return ok();
+}
+
+Error lease_lost(std::int64_t id, std::int64_t token) {
+  return make_error(ErrorCode::kConflict, "job " + std::to_string(id) + ": lease lost (token " +
+                                              std::to_string(token) +
+                                              " is no longer the job's: it expired and was claimed "
+                                              "again, or the job was cancelled or finished)");
+}
+
+// A PostgreSQL array literal of integers: {1,2,3}.
+std::string int_array(const std::vector<std::int64_t>& values) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i) out += ',';
+    out += std::to_string(values[i]);
+  }
+  return out + "}";
+}
+
+// JSON text for a parameter; text that is not UTF-8 is refused here, as the
+// server would refuse it.
+Result<std::string> json_text(const nlohmann::json& value) {
+  try {
+    return value.dump();
+  } catch (const nlohmann::json::exception& e) {
+    return fail(ErrorCode::kInvalidArgument,
+                std::string("job queue: a job's text is not valid UTF-8: ") + e.what());
+  }
+}
+
+double random01() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+}
+
+// `body` between BEGIN and COMMIT; ROLLBACK when it fails.
+template <typename Body>
+auto in_transaction(PostgresSession& s, Body body) -> decltype(body()) {
+  DBOPS_TRY(s.exec("BEGIN"));
+  auto result = body();
+  if (!result) {
+    (void)s.exec("ROLLBACK");
+    return result;
+  }
+  if (auto commit = s.exec("COMMIT"); !commit) return std::unexpected(std::move(commit).error());
+  return result;
+}
+
+// Creates or migrates the schema. Several processes may open at once: the
+// migration runs in one transaction under a transaction-scoped advisory lock
+// (PgBouncer-safe), and re-reads the version once it holds it. A database
+// already at this version needs no lock and no DDL (nor the CREATE privilege).
+Status migrate(PostgresSession& s) {
+  const auto current_version = [&]() -> Result<int> {
+    DBOPS_ASSIGN(auto exists, s.query("SELECT to_regclass('dbops_schema_migrations') IS NOT NULL"));
+    if (exists.text(0, 0) != "t") return 0;
+    DBOPS_ASSIGN(auto v, s.query("SELECT coalesce(max(version), 0) FROM dbops_schema_migrations"));
+    return static_cast<int>(v.integer(0, 0));
+  };
+  DBOPS_ASSIGN(int version, current_version());
+  if (version < kLatestVersion) {
+    DBOPS_TRY(in_transaction(s, [&]() -> Status {
+      DBOPS_TRY(s.query("SELECT pg_advisory_xact_lock(hashtext('dbops_schema_migrations'))"));
+      DBOPS_TRY(s.exec("SET LOCAL lock_timeout = '30s'"));
+      DBOPS_TRY(
+          s.exec("CREATE TABLE IF NOT EXISTS dbops_schema_migrations ("
+                 " version integer PRIMARY KEY,"
+                 " description text NOT NULL,"
+                 " applied_at timestamptz NOT NULL DEFAULT clock_timestamp())"));
+      DBOPS_ASSIGN(version, current_version());
+      for (const auto& m : kMigrations) {
+        if (m.version <= version) continue;
+        if (auto applied = s.exec(m.sql); !applied) {
+          return fail(std::move(applied).error().with_context(
+              "schema migration " + std::to_string(m.version) + " (" + m.description + ")"));
+        }
+        const Param params[] = {static_cast<std::int64_t>(m.version), std::string(m.description)};
+        DBOPS_TRY(s.query(
+            "INSERT INTO dbops_schema_migrations (version, description) VALUES ($1::int, $2)",
+            params));
+        log::info("job queue: schema migrated",
+                  {{"version", m.version}, {"description", m.description}});
+      }
+      return ok();
+    }));
+  }
+  if (version > kLatestVersion) {
+    // Migrations only expand, so a newer schema still serves this release
+    // (agents are upgraded one at a time).
+    log::debug("job queue: the schema is newer than this dbops knows",
+               {{"version", version}, {"known", kLatestVersion}});
+  }
+  return ok();
+}
+
+// Sessions in use are handed out one per call; a call may take a session
+// while other threads use others (up to kMaxSessions in all). A session that
+// broke, or was left inside a transaction, is dropped, so that the next call
+// connects anew.
+class PostgresQueue final : public JobQueue {
+ public:
+  PostgresQueue(config::Target target, engine::ConnectOptions options, RetryPolicy retry)
+      : target_(std::move(target)), options_(std::move(options)), retry_(retry) {}
+
+  Status start() {
+    return with_session([&](PostgresSession& s) { return migrate(s); });
+  }
+
+  std::string describe() const override { return "postgres " + redact::dsn(target_.dsn.reveal()); }
+
+  Result<EnqueueResult> enqueue(const JobSpec& spec) override {
+    DBOPS_ASSIGN(auto results, enqueue_batch(std::span<const JobSpec>(&spec, 1)));
+    return results.front();
+  }
+
+  // One INSERT for the whole batch (so one transaction). Each row's result:
+  // inserted; or its key was taken by an earlier row of the batch, or by a
+  // job this statement's snapshot sees; or, when the job with the key
+  // committed while the statement waited for it, a second SELECT finds it.
+  Result<std::vector<EnqueueResult>> enqueue_batch(std::span<const JobSpec> specs) override {
+    std::vector<EnqueueResult> out;
+    if (specs.empty()) return out;
+    nlohmann::json rows = nlohmann::json::array();
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+      const JobSpec& spec = specs[i];
+      DBOPS_TRY(check_spec(spec));
+      rows.push_back({
+          {"ord", i},
+          {"kind", spec.kind},
+          {"target", spec.target},
+          {"params_json", spec.params_json.empty() ? std::string("{}") : spec.params_json},
+          {"idempotency_key", spec.idempotency_key},
+          {"priority", spec.priority},
+          {"run_at_us", spec.run_at ? nlohmann::json(to_us(*spec.run_at)) : nlohmann::json()},
+          {"max_attempts", spec.max_attempts},
+          {"timeout_ms", spec.timeout.count()},
+          {"exclusive", spec.exclusive},
+      });
+    }
+    DBOPS_ASSIGN(std::string json, json_text(rows));
+    return with_session([&](PostgresSession& s) -> Result<std::vector<EnqueueResult>> {
+      const Param params[] = {json};
+      DBOPS_ASSIGN(auto r, s.query(R"sql(
+WITH input AS MATERIALIZED (
+  SELECT t.*, nextval('dbops_job_ids') AS new_id,
+         coalesce(timestamptz 'epoch' + t.run_at_us * interval '1 microsecond', now()) AS due_at
+  FROM jsonb_to_recordset($1::jsonb) AS t(ord int, kind text, target text, params_json text,
+       idempotency_key text, priority int, run_at_us int8, max_attempts int, timeout_ms int8,
+       exclusive boolean)
+), ins AS (
+  INSERT INTO dbops_jobs (id, kind, target, params_json, idempotency_key, priority, run_at,
+                          max_attempts, timeout_ms, exclusive, state, created_at, updated_at)
+  SELECT new_id, kind, target, params_json, idempotency_key, priority, due_at, max_attempts,
+         timeout_ms, exclusive, CASE WHEN due_at > now() THEN 'scheduled' ELSE 'available' END,
+         now(), now()
+  FROM input ORDER BY ord
+  ON CONFLICT (idempotency_key) WHERE idempotency_key <> '' DO NOTHING
+  RETURNING id, idempotency_key
+)
+SELECT i.ord, i.idempotency_key, ins.id,
+       (SELECT min(x.id) FROM ins x
+        WHERE i.idempotency_key <> '' AND x.idempotency_key = i.idempotency_key),
+       (SELECT j.id FROM dbops_jobs j
+        WHERE i.idempotency_key <> '' AND j.idempotency_key = i.idempotency_key)
+FROM input i LEFT JOIN ins ON ins.id = i.new_id
+ORDER BY i.ord)sql",
+                                   params));
+      if (r.rows.size() != specs.size()) {
+        return fail(ErrorCode::kInternal, "job queue: an insert of " +
+                                              std::to_string(specs.size()) + " jobs returned " +
+                                              std::to_string(r.rows.size()) + " rows");
+      }
+      out.resize(specs.size());
+      nlohmann::json missing = nlohmann::json::array();
+      for (std::size_t i = 0; i < r.rows.size(); ++i) {
+        if (!r.is_null(i, 2)) {
+          out[i] = {r.integer(i, 2), true};
+        } else if (!r.is_null(i, 3)) {
+          out[i] = {r.integer(i, 3), false};
+        } else if (!r.is_null(i, 4)) {
+          out[i] = {r.integer(i, 4), false};
+        } else {
+          missing.push_back(r.text(i, 1));
+        }
+      }
+      if (missing.empty()) return out;
+      DBOPS_ASSIGN(std::string keys, json_text(missing));
+      const Param key_params[] = {keys};
+      DBOPS_ASSIGN(auto found, s.query("SELECT idempotency_key, id FROM dbops_jobs WHERE "
+                                       "idempotency_key IN (SELECT jsonb_array_elements_text("
+                                       "$1::jsonb)) AND idempotency_key <> ''",
+                                       key_params));
+      std::map<std::string, std::int64_t> by_key;
+      for (std::size_t i = 0; i < found.rows.size(); ++i) {
+        by_key.emplace(found.text(i, 0), found.integer(i, 1));
+      }
+      for (std::size_t i = 0; i < r.rows.size(); ++i) {
+        if (out[i].id != 0) continue;
+        const auto it = by_key.find(r.text(i, 1));
+        if (it == by_key.end()) {
+          return fail(ErrorCode::kConflict,
+                      "job queue: the job with idempotency key " + r.text(i, 1) +
+                          " was removed while this enqueue waited for it",
+                      "enqueue again.");
+        }
+        out[i] = {it->second, false};
+      }
+      return out;
+    });
+  }
+
+  Result<std::vector<QueuedJob>> claim(const ClaimRequest& request) override {
+    if (request.owner.empty()) {
+      return fail(ErrorCode::kInvalidArgument, "job queue: a claim needs an owner");
+    }
+    if (request.lease.count() <= 0) {
+      return fail(ErrorCode::kInvalidArgument, "job queue: a claim needs a positive lease");
+    }
+    if (request.max_jobs == 0) return std::vector<QueuedJob>{};
+    const auto max_jobs =
+        static_cast<std::int64_t>(std::min<std::size_t>(request.max_jobs, 10'000));
+
+    // 1: due jobs, locked; for exclusive ones whose target has no live
+    // exclusive job (as this snapshot sees it), whether this transaction got
+    // the target's advisory lock. The lock is taken in the outer query, so
+    // only for the rows that made it through SKIP LOCKED and LIMIT. The busy
+    // targets are a NOT IN (one hashed subplan) rather than a NOT EXISTS per
+    // due row, which a large backlog would make slow; a due job never holds a
+    // live lease itself, so it cannot exclude itself.
+    std::vector<Param> select_params = {max_jobs + static_cast<std::int64_t>(kClaimSlack)};
+    std::string kinds;
+    for (const auto& k : request.kinds) {
+      select_params.emplace_back(k);
+      kinds += (kinds.empty() ? "$" : ", $") + std::to_string(select_params.size()) + "::text";
+    }
+    const std::string select_sql =
+        "SELECT c.id, c.target, c.exclusive::int, CASE WHEN c.exclusive THEN "
+        "pg_try_advisory_xact_lock(hashtext('dbops_jobs:' || c.target))::int ELSE 1 END "
+        "FROM (SELECT j.id, j.target, j.exclusive, j.priority, j.run_at FROM dbops_jobs j "
+        "WHERE ((j.state IN ('scheduled', 'available', 'retrying') AND j.run_at <= now()) OR "
+        "(j.state = 'running' AND j.lease_expires_at < now() AND j.attempt < j.max_attempts))" +
+        (kinds.empty() ? std::string() : " AND j.kind IN (" + kinds + ")") +
+        " AND (NOT j.exclusive OR j.target NOT IN (SELECT r.target FROM dbops_jobs r WHERE "
+        "r.exclusive AND r.state = 'running' AND r.lease_expires_at >= now())) "
+        "ORDER BY j.priority DESC, j.run_at, j.id LIMIT $1 FOR UPDATE OF j SKIP LOCKED) c "
+        "ORDER BY c.priority DESC, c.run_at, c.id";
+
+    // 2: in a new snapshot, the picked jobs (at most one exclusive per
+    // target, and only if no other exclusive job of the target runs under a
+    // live lease) become running.
+    const std::string update_sql =
+        "UPDATE dbops_jobs j SET state = 'running', attempt = j.attempt + 1, lease_owner = $2, "
+        "lease_token = nextval('dbops_job_lease_tokens'), "
+        "lease_expires_at = now() + $3::int8 * interval '1 millisecond', updated_at = now() "
+        "FROM (SELECT c.id AS pick_id, c.ord FROM unnest($1::int8[]) WITH ORDINALITY AS c(id, ord) "
+        "JOIN dbops_jobs x ON x.id = c.id "
+        "WHERE NOT x.exclusive OR NOT EXISTS (SELECT 1 FROM dbops_jobs r WHERE "
+        "r.target = x.target AND r.exclusive AND r.state = 'running' AND "
+        "r.lease_expires_at >= now() AND r.id <> x.id) "
+        "ORDER BY c.ord LIMIT $4) pick "
+        "WHERE j.id = pick.pick_id RETURNING pick.ord, " +
+        job_columns("j.");
+
+    return with_session([&](PostgresSession& s) -> Result<std::vector<QueuedJob>> {
+      return in_transaction(s, [&]() -> Result<std::vector<QueuedJob>> {
+        DBOPS_ASSIGN(auto candidates, s.query(select_sql, select_params));
+        std::vector<std::int64_t> picked;
+        std::set<std::string> exclusive_targets;
+        for (std::size_t i = 0; i < candidates.rows.size(); ++i) {
+          if (candidates.integer(i, 2) != 0) {
+            if (candidates.integer(i, 3) == 0) continue;  // another agent claims the target
+            if (!exclusive_targets.insert(candidates.text(i, 1)).second) continue;
+          }
+          picked.push_back(candidates.integer(i, 0));
+        }
+        if (picked.empty()) return std::vector<QueuedJob>{};
+        const Param update_params[] = {int_array(picked), request.owner,
+                                       static_cast<std::int64_t>(request.lease.count()), max_jobs};
+        DBOPS_ASSIGN(auto r, s.query(update_sql, update_params));
+        std::vector<std::pair<std::int64_t, QueuedJob>> rows;
+        for (std::size_t i = 0; i < r.rows.size(); ++i) {
+          QueryResult one;
+          one.rows.push_back(
+              std::vector<std::optional<std::string>>(r.rows[i].begin() + 1, r.rows[i].end()));
+          rows.emplace_back(r.integer(i, 0), job_from_row(one, 0));
+        }
+        std::sort(rows.begin(), rows.end(),
+                  [](const auto& a, const auto& b) { return a.first < b.first; });
+        std::vector<QueuedJob> out;
+        out.reserve(rows.size());
+        for (auto& [ord, job] : rows) out.push_back(std::move(job));
+        return out;
+      });
+    });
+  }
+
+  Status heartbeat(std::int64_t id, std::int64_t token, std::chrono::milliseconds lease) override {
+    if (lease.count() <= 0) {
+      return fail(ErrorCode::kInvalidArgument, "job queue: a heartbeat needs a positive lease");
+    }
+    const Param params[] = {id, token, static_cast<std::int64_t>(lease.count())};
+    return fenced(id, token,
+                  "UPDATE dbops_jobs SET lease_expires_at = now() + $3::int8 * interval "
+                  "'1 millisecond', updated_at = now() "
+                  "WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+                  params);
+  }
+
+  Status succeed(std::int64_t id, std::int64_t token, std::string_view result_json) override {
+    const Param params[] = {id, token, std::string(result_json)};
+    return fenced(id, token,
+                  "UPDATE dbops_jobs SET state = 'succeeded', result_json = $3, "
+                  "lease_expires_at = NULL, updated_at = now(), finished_at = now() "
+                  "WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+                  params);
+  }
+
+  // The attempt number decides the backoff, so it is read first; the update
+  // is fenced by the token (a new claim changes it), which also pins the
+  // attempt.
+  Result<JobState> fail_attempt(std::int64_t id, std::int64_t token, std::string_view error,
+                                bool retryable) override {
+    return with_session([&](PostgresSession& s) -> Result<JobState> {
+      const Param key[] = {id, token};
+      DBOPS_ASSIGN(auto r, s.query("SELECT attempt, max_attempts FROM dbops_jobs "
+                                   "WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+                                   key));
+      if (r.empty()) return fail(lease_lost(id, token));
+      const auto attempt = static_cast<int>(r.integer(0, 0));
+      const auto max_attempts = static_cast<int>(r.integer(0, 1));
+      JobState next = JobState::kFailed;
+      std::int64_t delay_ms = 0;
+      if (!retryable) {
+        next = JobState::kFailed;
+      } else if (attempt >= max_attempts) {
+        next = JobState::kDead;
+      } else {
+        next = JobState::kRetrying;
+        delay_ms = retry_delay(retry_, attempt, random01()).count();
+      }
+      const Param params[] = {id,
+                              token,
+                              std::string(job_state_name(next)),
+                              std::string(error),
+                              delay_ms,
+                              static_cast<std::int64_t>(job_state_final(next) ? 1 : 0),
+                              static_cast<std::int64_t>(attempt)};
+      DBOPS_ASSIGN(auto u, s.query("UPDATE dbops_jobs SET state = $3, last_error = $4, "
+                                   "run_at = CASE WHEN $6::int = 1 THEN run_at "
+                                   "ELSE now() + $5::int8 * interval '1 millisecond' END, "
+                                   "lease_expires_at = NULL, updated_at = now(), "
+                                   "finished_at = CASE WHEN $6::int = 1 THEN now() END "
+                                   "WHERE id = $1 AND lease_token = $2 AND state = 'running' "
+                                   "AND attempt = $7::int",
+                                   params));
+      if (u.affected_rows != 1) return fail(lease_lost(id, token));
+      return next;
+    });
+  }
+
+  // Not counting the attempt: attempt goes back down; the job is due at once.
+  Status release(std::int64_t id, std::int64_t token) override {
+    const Param params[] = {id, token};
+    return fenced(id, token,
+                  "UPDATE dbops_jobs SET state = 'available', attempt = greatest(attempt - 1, 0), "
+                  "run_at = now(), lease_expires_at = NULL, updated_at = now() "
+                  "WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+                  params);
+  }
+
+  Result<JobState> cancel(std::int64_t id) override {
+    return with_session([&](PostgresSession& s) -> Result<JobState> {
+      return in_transaction(s, [&]() -> Result<JobState> {
+        const Param key[] = {id};
+        DBOPS_ASSIGN(auto r, s.query("SELECT state FROM dbops_jobs WHERE id = $1 FOR UPDATE", key));
+        if (r.empty()) {
+          return fail(ErrorCode::kNotFound, "job " + std::to_string(id) + " is not in the queue");
+        }
+        const JobState previous = parse_job_state(r.text(0, 0)).value_or(JobState::kFailed);
+        if (job_state_final(previous)) return previous;
+        DBOPS_TRY(
+            s.query("UPDATE dbops_jobs SET state = 'cancelled', lease_expires_at = NULL, "
+                    "updated_at = now(), finished_at = now() WHERE id = $1",
+                    key));
+        return previous;
+      });
+    });
+  }
+
+  Result<std::vector<QueuedJob>> reap_expired() override {
+    return with_session([&](PostgresSession& s) -> Result<std::vector<QueuedJob>> {
+      DBOPS_ASSIGN(auto r, s.query("UPDATE dbops_jobs SET state = 'dead', last_error = 'the lease "
+                                   "of ' || lease_owner || ' expired on attempt ' || attempt || "
+                                   "' of ' || max_attempts, lease_expires_at = NULL, "
+                                   "updated_at = now(), finished_at = now() "
+                                   "WHERE state = 'running' AND lease_expires_at < now() AND "
+                                   "attempt >= max_attempts RETURNING " +
+                                   job_columns("")));
+      auto jobs = jobs_from(r);
+      std::sort(jobs.begin(), jobs.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+      return jobs;
+    });
+  }
+
+  Result<std::optional<QueuedJob>> get(std::int64_t id) override {
+    return with_session([&](PostgresSession& s) -> Result<std::optional<QueuedJob>> {
+      const Param key[] = {id};
+      DBOPS_ASSIGN(auto r,
+                   s.query("SELECT " + job_columns("") + " FROM dbops_jobs WHERE id = $1", key));
+      if (r.empty()) return std::optional<QueuedJob>{};
+      return job_from_row(r, 0);
+    });
+  }
+
+  Result<std::vector<QueuedJob>> list(const JobQuery& q) override {
+    std::string sql = "SELECT " + job_columns("") + " FROM dbops_jobs WHERE true";
+    std::vector<Param> params;
+    const auto next = [&] { return "$" + std::to_string(params.size()); };
+    if (q.state) {
+      params.emplace_back(std::string(job_state_name(*q.state)));
+      sql += " AND state = " + next();
+    }
+    if (!q.target.empty()) {
+      params.emplace_back(q.target);
+      sql += " AND target = " + next();
+    }
+    if (!q.kind.empty()) {
+      params.emplace_back(q.kind);
+      sql += " AND kind = " + next();
+    }
+    params.emplace_back(static_cast<std::int64_t>(std::min<std::size_t>(q.limit, 1'000'000)));
+    sql += " ORDER BY id DESC LIMIT " + next() + "::int8";
+    return with_session([&](PostgresSession& s) -> Result<std::vector<QueuedJob>> {
+      DBOPS_ASSIGN(auto r, s.query(sql, params));
+      return jobs_from(r);
+    });
+  }
+
+  Result<std::vector<std::pair<JobState, std::int64_t>>> counts() override {
+    return with_session(
+        [&](PostgresSession& s) -> Result<std::vector<std::pair<JobState, std::int64_t>>> {
+          DBOPS_ASSIGN(auto r, s.query("SELECT state, count(*) FROM dbops_jobs GROUP BY state "
+                                       "ORDER BY state"));
+          std::vector<std::pair<JobState, std::int64_t>> out;
+          for (std::size_t i = 0; i < r.rows.size(); ++i) {
+            if (auto state = parse_job_state(r.text(i, 0)))
+              out.emplace_back(*state, r.integer(i, 1));
+          }
+          return out;
+        });
+  }
+
+  // Rows another session holds (a cancel in flight) are skipped, not waited for.
+  Result<std::size_t> purge_finished(TimePoint before, std::size_t batch) override {
+    if (batch == 0) return std::size_t{0};
+    const Param params[] = {to_us(before),
+                            static_cast<std::int64_t>(std::min<std::size_t>(batch, 1'000'000))};
+    return with_session([&](PostgresSession& s) -> Result<std::size_t> {
+      DBOPS_ASSIGN(
+          auto r,
+          s.query("DELETE FROM dbops_jobs WHERE id IN (SELECT id FROM dbops_jobs "
+                  "WHERE finished_at IS NOT NULL AND finished_at < " +
+                      at("$1") + " ORDER BY finished_at, id LIMIT $2::int8 FOR UPDATE SKIP LOCKED)",
+                  params));
+      return static_cast<std::size_t>(r.affected_rows);
+    });
+  }
+
+ private:
+  // An update fenced by the lease token: zero rows means the lease is lost.
+  Status fenced(std::int64_t id, std::int64_t token, const std::string& sql,
+                std::span<const Param> params) {
+    return with_session([&](PostgresSession& s) -> Status {
+      DBOPS_ASSIGN(auto r, s.query(sql, params));
+      if (r.affected_rows != 1) return fail(lease_lost(id, token));
+      return ok();
+    });
+  }
+
+  struct Idle {
+    std::unique_ptr<PostgresSession> session;
+    std::chrono::steady_clock::time_point since;
+  };
+
+  // Runs `body` on a session of the pool.
+  template <typename Body>
+  auto with_session(Body body) -> decltype(body(std::declval<PostgresSession&>())) {
+    DBOPS_ASSIGN(auto session, take());
+    auto result = body(*session);
+    give_back(std::move(session));
+    return result;
+  }
+
+  Result<std::unique_ptr<PostgresSession>> take() {
+    std::unique_lock lock(mu_);
+    while (true) {
+      cv_.wait(lock, [&] { return !idle_.empty() || open_ < kMaxSessions; });
+      if (idle_.empty()) break;
+      Idle idle = std::move(idle_.back());
+      idle_.pop_back();
+      if (idle.session->is_open() &&
+          std::chrono::steady_clock::now() - idle.since < kPingAfterIdle) {
+        return std::move(idle.session);
+      }
+      lock.unlock();
+      const bool alive =
+          idle.session->is_open() && idle.session->ping(engine::Deadline::after(5s)).has_value();
+      lock.lock();
+      if (alive) return std::move(idle.session);
+      --open_;  // dropped; connect anew below (or reuse another idle one)
+      log::debug("job queue: dropping a broken session");
+    }
+    ++open_;
+    lock.unlock();
+    auto session = engine::postgres::connect(target_, options_);
+    if (!session) {
+      lock.lock();
+      --open_;
+      cv_.notify_one();
+      return std::unexpected(std::move(session).error().with_context("job queue"));
+    }
+    return std::move(*session);
+  }
+
+  void give_back(std::unique_ptr<PostgresSession> session) {
+    if (session && session->is_open() && !session->transaction_idle()) {
+      // A failure left a transaction open (an aborted one, or a timeout
+      // mid-way): end it, or drop the session.
+      if (!session->exec("ROLLBACK") || !session->transaction_idle()) session.reset();
+    }
+    if (session && !session->is_open()) session.reset();
+    std::lock_guard lock(mu_);
+    if (session) {
+      idle_.push_back({std::move(session), std::chrono::steady_clock::now()});
+    } else {
+      --open_;
+    }
+    cv_.notify_one();
+  }
+
+  const config::Target target_;
+  const engine::ConnectOptions options_;
+  const RetryPolicy retry_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Idle> idle_;
+  std::size_t open_ = 0;  // sessions in use or idle
+};
+
+}  // namespace
+
+Result<std::unique_ptr<JobQueue>> open_postgres_queue(const Secret& dsn, const RetryPolicy& retry) {
+  if (dsn.empty()) {
+    return fail(ErrorCode::kConfig, "job queue: no PostgreSQL connection string");
+  }
+  config::Target target;
+  target.name = "job queue";
+  target.engine = "postgres";
+  target.dsn = dsn;
+  engine::ConnectOptions options;
+  options.application_name = "dbops queue";
+  auto queue = std::make_unique<PostgresQueue>(std::move(target), options, retry);
+  DBOPS_TRY(queue->start());
+  return std::unique_ptr<JobQueue>(std::move(queue));
+}
+
+}  // namespace dbops::store::postgres
