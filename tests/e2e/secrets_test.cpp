@@ -109,7 +109,14 @@ TEST_F(Secrets, ChildGetsThePasswordOnlyThroughItsEnvironment) {
                     "/bin/sh", "-c", script});
     EXPECT_EQ(r.exit_code, 0) << target << "\n" << r.stderr_text;
     expect_clean(std::string("output of command job on ") + target, r.stdout_text + r.stderr_text);
-    const std::string cmdlines = read_file(dir_ / "cmdlines.txt");
+    // The scan sees every process on the machine, including another test of
+    // this suite that ctest may run at the same time and that puts the
+    // password in its own argv on purpose (the "missing program" case): its
+    // lines are left out.
+    std::string cmdlines;
+    for (const auto& line : split(read_file(dir_ / "cmdlines.txt"), '\n')) {
+      if (line.find("/nonexistent/") == std::string::npos) cmdlines += line + "\n";
+    }
     EXPECT_NE(cmdlines.find("/proc/[0-9]*/cmdline"), std::string::npos) << "the scan saw itself";
     expect_clean(std::string("command lines while running on ") + target, cmdlines);
     // Positive control: the secret did reach the child, through its environment.
