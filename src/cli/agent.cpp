@@ -11,6 +11,8 @@
 #include <mutex>
 #include <thread>
 
+#include "agent/api.hpp"
+#include "agent/scheduler.hpp"
 #include "agent/worker.hpp"
 #include "cli/commands.hpp"
 #include "core/clock.hpp"
@@ -74,6 +76,8 @@ int cmd_agent(Session& s, const AgentArgs& args) {
       metrics.gauge("dbops_agent_jobs",
                     "Queued jobs this agent claimed since it started, by outcome.", {"outcome"});
   runtime::JobKindRegistry& kinds = s.kinds(ops::Environment{.metrics = &metrics});
+  // Schedules name job kinds and parameters that only the registry knows.
+  if (auto st = agent::check_schedules(config, kinds); !st) return report(st.error());
   runtime::Runner runner(kinds, config, **store, real_clock(),
                          runtime::RunnerOptions{.dispatcher = s.dispatcher()});
 
@@ -94,6 +98,22 @@ int cmd_agent(Session& s, const AgentArgs& args) {
       res.set_content("waiting for the first probe round\n", "text/plain");
     }
   });
+  // Queue workers, under a member id unique to this process.
+  char hostname[256] = {};
+  if (gethostname(hostname, sizeof hostname - 1) != 0) std::snprintf(hostname, 8, "unknown");
+  const std::string worker_id = std::string(hostname) + ":" + std::to_string(getpid());
+  agent::Worker worker(
+      **queue, kinds, config, **store, real_clock(), s.dispatcher(),
+      agent::WorkerOptions{.owner = worker_id,
+                           .concurrency = static_cast<std::size_t>(config.agent.workers),
+                           .lease = config.agent.lease,
+                           .poll = config.agent.poll_interval,
+                           .shutdown_grace = config.agent.shutdown_grace});
+  agent::register_api(server, **queue, kinds, config,
+                      agent::ApiOptions{.token = config.agent.token,
+                                        .member_id = worker_id,
+                                        .running = [&worker] { return worker.running(); },
+                                        .enqueued = [&worker] { worker.wake(); }});
   // Port 0 lets the kernel choose; the chosen port is logged.
   const int bound =
       port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
@@ -119,17 +139,12 @@ int cmd_agent(Session& s, const AgentArgs& args) {
     shutdown.cv.notify_all();
   });
 
-  // Queue workers, under a member id unique to this process.
-  char hostname[256] = {};
-  if (gethostname(hostname, sizeof hostname - 1) != 0) std::snprintf(hostname, 8, "unknown");
-  agent::Worker worker(
-      **queue, kinds, config, **store, real_clock(), s.dispatcher(),
-      agent::WorkerOptions{.owner = std::string(hostname) + ":" + std::to_string(getpid()),
-                           .concurrency = static_cast<std::size_t>(config.agent.workers),
-                           .lease = config.agent.lease,
-                           .poll = config.agent.poll_interval,
-                           .shutdown_grace = config.agent.shutdown_grace});
   worker.start();
+  // Every agent runs every schedule: the idempotency key of a fire time keeps
+  // one job per tick, whichever agent enqueues it first.
+  agent::Scheduler scheduler(config.schedules, **queue, real_clock(), kinds,
+                             agent::SchedulerOptions{.on_enqueued = [&worker] { worker.wake(); }});
+  scheduler.start();
 
   // Probe rounds until asked to stop.
   targets_gauge.set({}, static_cast<double>(config.targets.size()));
@@ -184,6 +199,7 @@ int cmd_agent(Session& s, const AgentArgs& args) {
 
   // Clean shutdown: stop serving, join the threads.
   log::info("agent stopping", {{"signal", shutdown.signal}});
+  scheduler.stop();
   worker.stop();
   server.stop();
   http.join();

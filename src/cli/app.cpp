@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "agent/api.hpp"
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
 #include "cli/session.hpp"
@@ -328,31 +329,6 @@ struct QueueArgs {
   std::string timeout;  // per attempt
 };
 
-json queued_json(const store::QueuedJob& q) {
-  json j;
-  j["id"] = q.id;
-  j["kind"] = q.spec.kind;
-  j["target"] = q.spec.target;
-  const json params = json::parse(q.spec.params_json, nullptr, false);
-  j["params"] = params.is_discarded() ? json::object() : params;
-  j["state"] = std::string(store::job_state_name(q.state));
-  j["attempt"] = q.attempt;
-  j["max_attempts"] = q.spec.max_attempts;
-  j["priority"] = q.spec.priority;
-  j["exclusive"] = q.spec.exclusive;
-  j["timeout_ms"] = q.spec.timeout.count();
-  j["idempotency_key"] = q.spec.idempotency_key;
-  j["run_at"] = format_utc(q.run_at);
-  j["lease_owner"] = q.lease_owner;
-  j["lease_expires_at"] = q.lease_expires_at ? json(format_utc(*q.lease_expires_at)) : json();
-  j["last_error"] = q.last_error;
-  const json result = json::parse(q.result_json.empty() ? "null" : q.result_json, nullptr, false);
-  j["result"] = result.is_discarded() ? json() : result;
-  j["created_at"] = format_utc(q.created_at);
-  j["finished_at"] = q.finished_at ? json(format_utc(*q.finished_at)) : json();
-  return j;
-}
-
 // `dbops jobs enqueue KIND`: one queued job per selected target (or one, for
 // kinds without a target), checked against the kind's parameters first.
 int cmd_jobs_enqueue(Session& s, const RunArgs& a, const QueueArgs& q) {
@@ -365,9 +341,6 @@ int cmd_jobs_enqueue(Session& s, const RunArgs& a, const QueueArgs& q) {
   }
   auto params = build_params(a);
   if (!params) return report(params.error());
-  if (auto checked = runtime::JobParams::parse(*params, kind->params()); !checked) {
-    return report(std::move(checked).error().with_context(a.kind));
-  }
   std::vector<std::string> target_names;
   if (kind->needs_target()) {
     auto selected = s.select_targets(a.targets, a.tags);
@@ -376,19 +349,17 @@ int cmd_jobs_enqueue(Session& s, const RunArgs& a, const QueueArgs& q) {
   } else {
     target_names.push_back("");
   }
-  store::JobSpec base;
-  base.kind = a.kind;
-  base.params_json = *params;
-  base.priority = q.priority;
-  base.max_attempts = q.max_attempts;
-  base.exclusive = kind->exclusive();
+  agent::EnqueueRequest request{.kind = a.kind,
+                                .params_json = *params,
+                                .priority = q.priority,
+                                .max_attempts = q.max_attempts};
   if (!q.in.empty()) {
     auto delay = config::parse_duration(q.in);
     if (!delay) {
       return report(make_error(ErrorCode::kInvalidArgument,
                                "--in " + q.in + ": expected a duration such as 90s or 2h"));
     }
-    base.run_at = std::chrono::system_clock::now() + *delay;
+    request.delay = *delay;
   }
   if (!q.timeout.empty()) {
     auto timeout = config::parse_duration(q.timeout);
@@ -396,17 +367,19 @@ int cmd_jobs_enqueue(Session& s, const RunArgs& a, const QueueArgs& q) {
       return report(make_error(ErrorCode::kInvalidArgument,
                                "--timeout " + q.timeout + ": expected a duration such as 30m"));
     }
-    base.timeout = *timeout;
+    request.timeout = *timeout;
   }
   std::vector<store::JobSpec> specs;
   for (const auto& name : target_names) {
-    store::JobSpec spec = base;
-    spec.target = name;
+    request.target = name;
+    request.idempotency_key.clear();
     if (!a.idempotency_key.empty()) {
-      spec.idempotency_key =
+      request.idempotency_key =
           target_names.size() > 1 ? a.idempotency_key + ":" + name : a.idempotency_key;
     }
-    specs.push_back(std::move(spec));
+    auto spec = agent::make_job_spec(request, s.kinds(), **cfg);
+    if (!spec) return report(spec.error());
+    specs.push_back(std::move(*spec));
   }
   auto queue = s.queue();
   if (!queue) return report(queue.error());
@@ -445,7 +418,7 @@ int cmd_jobs_list(Session& s, const QueueArgs& a) {
   if (!jobs) return report(jobs.error());
   if (s.format() == OutputFormat::kJson) {
     json j = json::array();
-    for (const auto& q : *jobs) j.push_back(queued_json(q));
+    for (const auto& q : *jobs) j.push_back(agent::queued_job_json(q));
     print(json_text(j, 2) + "\n");
     return 0;
   }
@@ -470,7 +443,7 @@ int cmd_jobs_show(Session& s, const QueueArgs& a) {
     return report(make_error(ErrorCode::kNotFound, "no queued job " + std::to_string(a.id))
                       .with_hint("`dbops jobs list` shows the queue"));
   }
-  const json j = queued_json(**job);
+  const json j = agent::queued_job_json(**job);
   if (s.format() == OutputFormat::kJson) {
     print(json_text(j, 2) + "\n");
     return 0;

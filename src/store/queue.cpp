@@ -49,4 +49,16 @@ std::chrono::milliseconds retry_delay(const RetryPolicy& policy, int attempt, do
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(raw * factor)));
 }
 
+std::optional<std::string> key_range_end(std::string_view prefix) {
+  for (std::size_t n = prefix.size(); n > 0; --n) {
+    const auto byte = static_cast<unsigned char>(prefix[n - 1]);
+    if (byte < 0x7f) {
+      std::string end(prefix.substr(0, n));
+      end.back() = static_cast<char>(byte + 1);
+      return end;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace dbops::store

@@ -178,7 +178,22 @@ class JobQueue {
   // Deletes up to `batch` jobs that finished before `before`; returns how
   // many. Call until it returns less than `batch`.
   virtual Result<std::size_t> purge_finished(TimePoint before, std::size_t batch) = 0;
+
+  // The greatest idempotency key (in byte order) that starts with `prefix`,
+  // among the jobs still kept, whatever their state; nullopt when there is
+  // none. For keys that end in a fixed-width UTC time, as the scheduler's
+  // "schedule:<name>:<fire time>" do, that is the newest. An index range
+  // scan: cheap however many jobs the queue holds.
+  virtual Result<std::optional<std::string>> newest_key(std::string_view prefix) = 0;
 };
+
+// The half-open range of keys [prefix, end) that newest_key() scans: `end` is
+// the prefix cut after its last ASCII byte below 0x7f, that byte incremented
+// ("schedule:a:" -> "schedule:a;"), so it is valid UTF-8 and every key that
+// starts with `prefix` sorts below it in byte order; nullopt when no such byte
+// exists (no upper bound). The range may hold keys without the prefix (when
+// bytes were cut): implementations filter on the prefix as well.
+std::optional<std::string> key_range_end(std::string_view prefix);
 
 // The queue in the store the config names (SQLite file or PostgreSQL),
 // creating or migrating its tables.

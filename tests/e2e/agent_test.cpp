@@ -43,6 +43,7 @@ agent:
   probe_interval: 1s
   poll_interval: 100ms
   shutdown_grace: 1s
+  token: test-token-0123456789abcdef
 probe:
   connect_timeout: 2s
 targets:
@@ -86,6 +87,16 @@ targets:
     auto res = client.Get(path.c_str());
     if (status) *status = res ? res->status : 0;
     return res ? res->body : "";
+  }
+
+  httplib::Result post(const std::string& path, const std::string& body,
+                       const std::string& token = "test-token-0123456789abcdef") {
+    httplib::Client client("127.0.0.1", port_);
+    client.set_connection_timeout(2);
+    client.set_read_timeout(5);
+    httplib::Headers headers;
+    if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+    return client.Post(path.c_str(), headers, body, "application/json");
   }
 
   TempDir dir_;
@@ -223,6 +234,89 @@ TEST_F(Agent, RunsQueuedJobsAndGivesBackWhatSigtermInterrupts) {
   const auto j = state_of(slow);
   EXPECT_EQ(j.value("state", ""), "available") << j.dump();
   EXPECT_EQ(j.value("attempt", -1), 0) << j.dump();
+}
+
+TEST_F(Agent, TheApiNeedsTheTokenToChangeAndRefusesBadInput) {
+  using nlohmann::json;
+  int status = 0;
+  EXPECT_EQ(get("/api/v1/jobs", &status), "[]\n");
+  EXPECT_EQ(status, 200);
+
+  const std::string check = R"({"kind":"check","target":"local","idempotency_key":"api-1"})";
+  auto r = post("/api/v1/jobs", check, "");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  r = post("/api/v1/jobs", check, "test-token-0123456789abcdeX");
+  EXPECT_EQ(r->status, 401);
+  r = post("/api/v1/jobs", check);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 201) << r->body;
+  const int id = json::parse(r->body).value("id", 0);
+  ASSERT_GT(id, 0);
+  r = post("/api/v1/jobs", check);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(json::parse(r->body).value("id", 0), id);
+  EXPECT_FALSE(json::parse(r->body).value("created", true));
+
+  struct Bad {
+    std::string body;
+    int status;
+    std::string says;
+  };
+  for (const auto& bad : std::vector<Bad>{
+           {"{not json", 400, "not valid JSON"},
+           {"[1,2]", 400, "JSON object"},
+           {R"({"kind":"check","target":"local","colour":"red"})", 400, "unknown field \"colour\""},
+           {R"({"kind":"check","target":"local","priority":"high"})", 400, "\"priority\" must be"},
+           {R"({"kind":"check","target":"local","in":"soon"})", 400, "not a duration"},
+           {R"({"target":"local"})", 400, "\"kind\" is required"},
+           {R"({"kind":"bakup","target":"local"})", 404, "unknown job kind"},
+           {R"({"kind":"check","target":"nowhere"})", 404, "unknown target"},
+           {R"({"kind":"check"})", 400, "needs a target"},
+           {R"({"kind":"check","target":"local","params":{"x":1}})", 400, "x"},
+       }) {
+    SCOPED_TRACE(bad.body);
+    r = post("/api/v1/jobs", bad.body);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, bad.status) << r->body;
+    const auto j = json::parse(r->body, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << r->body;
+    EXPECT_NE(j.value("error", "").find(bad.says), std::string::npos) << r->body;
+  }
+  r = post("/api/v1/jobs", std::string(100 * 1024, ' '));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413) << r->body;
+
+  EXPECT_TRUE(eventually(20s, [&] {
+    const auto j = json::parse(get("/api/v1/jobs/" + std::to_string(id)), nullptr, false);
+    return j.is_object() && j.value("state", "") == "succeeded";
+  })) << get("/api/v1/jobs/" + std::to_string(id));
+  const auto listed = json::parse(get("/api/v1/jobs?state=succeeded"));
+  ASSERT_EQ(listed.size(), 1U);
+  get("/api/v1/jobs?state=sleeping", &status);
+  EXPECT_EQ(status, 400);
+  get("/api/v1/jobs/abc", &status);
+  EXPECT_EQ(status, 400);
+  get("/api/v1/jobs/999999", &status);
+  EXPECT_EQ(status, 404);
+  EXPECT_NE(get("/api/v1/nothing", &status).find("no such endpoint"), std::string::npos);
+  EXPECT_EQ(status, 404);
+
+  r = post("/api/v1/jobs/" + std::to_string(id) + "/cancel", "", "");
+  EXPECT_EQ(r->status, 401);
+  r = post("/api/v1/jobs/" + std::to_string(id) + "/cancel", "");
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_FALSE(json::parse(r->body).value("cancelled", true)) << r->body;
+  r = post("/api/v1/jobs/424242/cancel", "");
+  EXPECT_EQ(r->status, 404) << r->body;
+
+  const auto members = json::parse(get("/api/v1/members"));
+  ASSERT_EQ(members.size(), 1U);
+  EXPECT_FALSE(members[0].value("id", "").empty());
+
+  ASSERT_TRUE(agent_.signal(SIGTERM));
+  ASSERT_TRUE(agent_.wait_for(15s));
+  EXPECT_EQ(read_file(dir_ / "agent.log").find("test-token-0123456789abcde"), std::string::npos);
 }
 
 TEST_F(Agent, SigintAlsoStopsIt) {

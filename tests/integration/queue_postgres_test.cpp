@@ -304,11 +304,11 @@ TEST_F(PostgresQueue, TheSchemaIsCreatedOnceWhenManyOpenAtOnce) {
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(sql(db_, "SELECT version, description FROM dbops_schema_migrations ORDER BY version")
                 .to_text(),
-            "1|job queue");
+            "1|job queue\n2|job queue: idempotency keys by prefix");
   EXPECT_EQ(sql(db_, "SELECT count(*) FROM dbops_jobs").text(0, 0), std::to_string(kOpeners));
   // Opening a current schema again changes nothing.
   ASSERT_NE(must_open(db_), nullptr);
-  EXPECT_EQ(sql(db_, "SELECT count(*) FROM dbops_schema_migrations").text(0, 0), "1");
+  EXPECT_EQ(sql(db_, "SELECT count(*) FROM dbops_schema_migrations").text(0, 0), "2");
 }
 
 // A schema a later release expanded still serves this one.
@@ -321,6 +321,45 @@ TEST_F(PostgresQueue, ANewerSchemaIsAccepted) {
   const auto id = value(q->enqueue(spec("probe", "db"))).id;
   EXPECT_EQ(value(q->claim({.owner = "a"})).size(), 1U);
   EXPECT_EQ(value(q->get(id))->state, JobState::kRunning);
+}
+
+// newest_key() compares in byte order whatever the database's collation: in
+// an ICU en-US database, "Schedule:A:..." and "schedule-a:..." sort among the
+// "schedule:a:" keys. And it reads the prefix index, not the table.
+TEST_F(PostgresQueue, TheNewestKeyIsInByteOrderUnderALinguisticCollation) {
+  const std::string db = db_ + "_icu";
+  {
+    auto admin = admin_session();
+    ASSERT_NE(admin, nullptr);
+    ASSERT_TRUE(admin->exec("CREATE DATABASE " + db +
+                                " TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' "
+                                "LOCALE 'C.UTF-8'",
+                            Deadline::after(60s)));
+  }
+  auto q = must_open(db);
+  ASSERT_NE(q, nullptr);
+  for (const char* key : {"schedule:a:2026-01-01T00:00:00Z", "schedule:a:2026-01-02T00:00:00Z",
+                          "Schedule:A:2027-01-01T00:00:00Z", "schedule:A:2027-01-01T00:00:00Z",
+                          "schedule-a:2027-01-01T00:00:00Z", "schedule:a;2027-01-01T00:00:00Z",
+                          "schedule:a2027-01-01T00:00:00Z"}) {
+    JobSpec s = spec("backup", "db");
+    s.idempotency_key = key;
+    value(q->enqueue(s));
+  }
+  EXPECT_EQ(value(q->newest_key("schedule:a:")), "schedule:a:2026-01-02T00:00:00Z");
+  EXPECT_EQ(value(q->newest_key("schedule:b:")), std::nullopt);
+
+  auto s = admin_session(db);
+  ASSERT_NE(s, nullptr);
+  ASSERT_TRUE(s->exec("SET enable_seqscan = off", Deadline::after(30s)));
+  const Param params[] = {std::string("schedule:a:"), std::string("schedule:a;")};
+  auto plan = s->query(
+      "EXPLAIN SELECT idempotency_key FROM dbops_jobs WHERE idempotency_key <> '' AND "
+      "(idempotency_key COLLATE \"C\") >= $1 AND (idempotency_key COLLATE \"C\") < $2 AND "
+      "starts_with(idempotency_key, $1) ORDER BY idempotency_key COLLATE \"C\" DESC LIMIT 1",
+      params, Deadline::after(30s));
+  ASSERT_TRUE(plan) << plan.error().to_string();
+  EXPECT_NE(plan->to_text().find("dbops_jobs_key_prefix"), std::string::npos) << plan->to_text();
 }
 
 // ---- database time ------------------------------------------------------

@@ -3,6 +3,7 @@
 // waits well past them, so that a slow machine does not make a test flaky.
 #include "support/queue_suite.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -332,6 +333,58 @@ TEST_P(QueueSuite, ListsAndCountsByState) {
   ASSERT_EQ(newest.size(), 1U);
   EXPECT_EQ(newest[0].spec.target, "t2");
   EXPECT_EQ(value(queue_->list({.target = "t1"})).size(), 1U);
+}
+
+// The scheduler finds where each schedule stands with newest_key(); keys
+// that a locale's collation sorts among the prefix's own (other case, other
+// punctuation) must not be taken for them.
+TEST_P(QueueSuite, TheNewestKeyOfAPrefixIsTheGreatestInByteOrder) {
+  EXPECT_EQ(value(queue_->newest_key("schedule:nightly:")), std::nullopt);
+  EXPECT_EQ(value(queue_->newest_key("")), std::nullopt);
+  const std::vector<std::string> keys = {
+      "schedule:nightly:2026-03-29T01:00:00Z",
+      "schedule:nightly:2026-10-25T00:30:00Z",
+      "schedule:nightly:2026-10-25T01:00:00Z",
+      "schedule:nightly:2026-10-24T23:59:59Z",
+      "schedule:nightly-eu:2027-01-01T00:00:00Z",
+      "schedule:nightly.eu:2027-01-01T00:00:00Z",
+      "schedule:nightlz:2027-01-01T00:00:00Z",
+      "Schedule:Nightly:2027-01-01T00:00:00Z",
+      "schedule-nightly:2027-01-01T00:00:00Z",
+      "schedule:nightly",
+      "sauvegarde:\xc3\xa9t\xc3\xa9:1",
+      "sauvegarde:\xc3\xa9t\xc3\xa9:2",
+      "sauvegarde:f:3",
+  };
+  for (const auto& key : keys) {
+    auto s = spec("backup");
+    s.idempotency_key = key;
+    value(queue_->enqueue(s));
+  }
+  value(queue_->enqueue(spec("probe")));  // no key
+  // Whatever the job's state: finish the newest.
+  for (const auto& j : claim(*queue_, "a", 20)) {
+    if (j.spec.idempotency_key == "schedule:nightly:2026-10-25T01:00:00Z") {
+      value(queue_->succeed(j.id, j.lease_token, "{}"));
+    }
+  }
+  EXPECT_EQ(value(queue_->newest_key("schedule:nightly:")),
+            "schedule:nightly:2026-10-25T01:00:00Z");
+  EXPECT_EQ(value(queue_->newest_key("schedule:nightly:2026-03")),
+            "schedule:nightly:2026-03-29T01:00:00Z");
+  EXPECT_EQ(value(queue_->newest_key("schedule:nightly:2025")), std::nullopt);
+  EXPECT_EQ(value(queue_->newest_key("schedule:nightly")), "schedule:nightly:2026-10-25T01:00:00Z");
+  EXPECT_EQ(value(queue_->newest_key("schedule:nightly.")),
+            "schedule:nightly.eu:2027-01-01T00:00:00Z");
+  EXPECT_EQ(value(queue_->newest_key("schedule:Nightly:")), std::nullopt);
+  // A prefix that ends in a multi-byte character.
+  EXPECT_EQ(value(queue_->newest_key("sauvegarde:\xc3\xa9t\xc3\xa9")),
+            "sauvegarde:\xc3\xa9t\xc3\xa9:2");
+  EXPECT_EQ(value(queue_->newest_key("")), *std::max_element(keys.begin(), keys.end()));
+  // Purged jobs are forgotten.
+  EXPECT_EQ(value(queue_->purge_finished(std::chrono::system_clock::now() + 5s, 100)), 1U);
+  EXPECT_EQ(value(queue_->newest_key("schedule:nightly:")),
+            "schedule:nightly:2026-10-25T00:30:00Z");
 }
 
 TEST_P(QueueSuite, ConcurrentWorkersClaimEveryJobExactlyOnce) {

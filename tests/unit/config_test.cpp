@@ -210,6 +210,45 @@ const BadCase kBadCases[] = {
      "notify:\n  - {name: n, type: webhook, url: 'https://x'}\n  - {name: n, type: slack, url: "
      "'https://y'}\n",
      "notify[1].name", "duplicate notify channel name"},
+    {"schedule bad cron", "schedules:\n  - {name: s, cron: '61 * * * *', kind: probe}\n",
+     "schedules[0].cron", "cron \"61 * * * *\": minute field: 61 is out of range 0-59"},
+    {"schedule bad zone",
+     "schedules:\n  - {name: s, cron: '0 3 * * *', time_zone: Europe/Pariss, kind: probe}\n",
+     "schedules[0].time_zone",
+     "unknown time zone \"Europe/Pariss\"; did you mean \"Europe/Paris\"?"},
+    {"schedule missing cron", "schedules:\n  - {name: s, kind: probe}\n", "schedules[0].cron",
+     "missing required key"},
+    {"schedule missing kind", "schedules:\n  - {name: s, cron: '@daily'}\n", "schedules[0].kind",
+     "missing required key"},
+    {"schedule empty kind", "schedules:\n  - {name: s, cron: '@daily', kind: ''}\n",
+     "schedules[0].kind", "expected a job kind"},
+    {"schedule bad name", "schedules:\n  - {name: 'Nightly Backup', cron: '@daily', kind: probe}\n",
+     "schedules[0].name", "invalid name"},
+    {"schedule unknown target",
+     "targets:\n  - {name: pg-main, engine: postgres, host: h}\nschedules:\n  - {name: s, cron: "
+     "'@daily', kind: backup, target: pg-mian}\n",
+     "schedules[0].target", "unknown target \"pg-mian\" (did you mean \"pg-main\"?)"},
+    {"schedule target without targets",
+     "schedules:\n  - {name: s, cron: '@daily', kind: backup, target: pg-main}\n",
+     "schedules[0].target", "no targets are configured"},
+    {"schedule catch_up", "schedules:\n  - {name: s, cron: '@daily', kind: probe, catch_up: all}\n",
+     "schedules[0].catch_up", "expected one of: skip, once"},
+    {"schedule params not a map",
+     "schedules:\n  - {name: s, cron: '@daily', kind: probe, params: [a]}\n", "schedules[0].params",
+     "expected a mapping of parameters"},
+    {"schedule params nested",
+     "schedules:\n  - {name: s, cron: '@daily', kind: probe, params: {a: {b: c}}}\n",
+     "schedules[0].params.a", "expected a string or a list of strings"},
+    {"schedule max_attempts",
+     "schedules:\n  - {name: s, cron: '@daily', kind: probe, max_attempts: 0}\n",
+     "schedules[0].max_attempts", "out of range 1..100"},
+    {"schedule timeout", "schedules:\n  - {name: s, cron: '@daily', kind: probe, timeout: 0s}\n",
+     "schedules[0].timeout", "expected a duration above zero"},
+    {"schedule enabled", "schedules:\n  - {name: s, cron: '@daily', kind: probe, enabled: maybe}\n",
+     "schedules[0].enabled", "expected a boolean"},
+    {"schedule unknown key",
+     "schedules:\n  - {name: s, cron: '@daily', kind: probe, timezone: UTC}\n",
+     "schedules[0].timezone", "did you mean \"time_zone\""},
     {"duplicate key", "state: a\nstate: b\n", "state", "duplicate key"},
     {"scalar expected", "state: [1, 2]\n", "state", "expected connection string, got a list"},
 };
@@ -222,6 +261,87 @@ INSTANTIATE_TEST_SUITE_P(All, ConfigErrors, ::testing::ValuesIn(kBadCases),
                            }
                            return n;
                          });
+
+TEST(Config, SchedulesLoad) {
+  auto p = parse(R"(targets:
+  - {name: pg-main, engine: postgres, host: db1}
+schedules:
+  - name: pg-main-nightly
+    cron: 0 3 * * *
+    time_zone: Europe/Paris
+    kind: backup
+    target: pg-main
+    params:
+      method: pg_dump
+      databases: [app, billing]
+    catch_up: once
+    priority: 10
+    max_attempts: 5
+    timeout: 2h
+  - name: pg-main-drill
+    cron: 0 5 * * sun
+    kind: drill
+    target: pg-main
+    enabled: false
+)");
+  ASSERT_TRUE(p.config) << all(p.problems);
+  const auto& s = p.config->schedules;
+  ASSERT_EQ(s.size(), 2U);
+  EXPECT_EQ(s[0].name, "pg-main-nightly");
+  EXPECT_EQ(s[0].cron, "0 3 * * *");
+  EXPECT_EQ(s[0].time_zone, "Europe/Paris");
+  EXPECT_EQ(s[0].kind, "backup");
+  EXPECT_EQ(s[0].target, "pg-main");
+  EXPECT_EQ(s[0].params_json, R"({"method":"pg_dump","databases":["app","billing"]})");
+  EXPECT_EQ(s[0].catch_up, CatchUp::kOnce);
+  EXPECT_EQ(s[0].priority, 10);
+  EXPECT_EQ(s[0].max_attempts, 5);
+  EXPECT_EQ(s[0].timeout, std::chrono::hours(2));
+  EXPECT_TRUE(s[0].enabled);
+  EXPECT_EQ(s[0].location.line, 4);
+  // Defaults.
+  EXPECT_EQ(s[1].time_zone, "UTC");
+  EXPECT_EQ(s[1].params_json, "{}");
+  EXPECT_EQ(s[1].catch_up, CatchUp::kSkip);
+  EXPECT_EQ(s[1].priority, 0);
+  EXPECT_EQ(s[1].max_attempts, 3);
+  EXPECT_EQ(s[1].timeout.count(), 0);
+  EXPECT_FALSE(s[1].enabled);
+  const std::string yaml = to_yaml(*p.config);
+  EXPECT_NE(yaml.find("schedules:\n  - name: pg-main-nightly\n    cron: 0 3 * * *\n"
+                      "    time_zone: Europe/Paris\n"),
+            std::string::npos)
+      << yaml;
+  EXPECT_NE(yaml.find("catch_up: once"), std::string::npos) << yaml;
+  EXPECT_NE(yaml.find("enabled: false"), std::string::npos) << yaml;
+  const std::string json = to_json(*p.config);
+  EXPECT_NE(json.find(R"("params": {)"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"("timeout": "2h")"), std::string::npos) << json;
+}
+
+TEST(Config, ScheduleProblemsNameTheirLine) {
+  auto p = parse(R"(targets:
+  - {name: pg-main, engine: postgres, host: db1}
+schedules:
+  - name: nightly
+    cron: 0 25 * * *
+    kind: backup
+    target: pg-main
+  - name: nightly
+    cron: '@daily'
+    kind: backup
+    target: pg-replica
+)");
+  ASSERT_FALSE(p.config);
+  ASSERT_EQ(p.problems.size(), 3U) << all(p.problems);
+  EXPECT_EQ(p.problems[0].line, 5);
+  EXPECT_EQ(p.problems[0].key_path, "schedules[0].cron");
+  EXPECT_NE(p.problems[0].message.find("hour field"), std::string::npos);
+  EXPECT_EQ(p.problems[1].line, 8);
+  EXPECT_EQ(p.problems[1].message, "duplicate schedule name \"nightly\" (first defined at line 4)");
+  EXPECT_EQ(p.problems[2].line, 11);
+  EXPECT_EQ(p.problems[2].key_path, "schedules[1].target");
+}
 
 TEST(Config, InvalidYamlReportsPosition) {
   auto p = parse("targets: [\n  - a\n");

@@ -114,6 +114,32 @@ struct ProbeConfig {
                                           0.1,   0.25,   0.5,   1,    2.5,   5};
 };
 
+// What a schedule does about fire times that passed while no agent enqueued
+// them (every agent was down, or the store was unreachable).
+enum class CatchUp {
+  kSkip,  // nothing; the schedule goes on from its next fire time
+  kOnce,  // one job, for the most recent missed fire time
+};
+std::string_view catch_up_name(CatchUp catch_up);
+
+// A job the agent enqueues at every fire time of a cron expression. The kind,
+// target and params are checked against the job-kind registry when the agent
+// starts (agent::check_schedules); the loader checks the rest.
+struct Schedule {
+  std::string name;
+  std::string cron;                // five fields or a macro (core/cron.hpp)
+  std::string time_zone = "UTC";   // IANA name the expression is evaluated in
+  std::string kind;                // job kind
+  std::string target;              // empty: none (kinds that need no target)
+  std::string params_json = "{}";  // a JSON object
+  CatchUp catch_up = CatchUp::kSkip;
+  int priority = 0;
+  int max_attempts = 3;
+  std::chrono::milliseconds timeout{0};  // per attempt; 0: no limit
+  bool enabled = true;
+  SourceLocation location;
+};
+
 struct AgentConfig {
   std::string listen = "127.0.0.1:9646";  // host:port of /metrics, /healthz, /readyz
   std::chrono::milliseconds probe_interval{15'000};
@@ -129,6 +155,8 @@ struct AgentConfig {
   std::chrono::milliseconds shutdown_grace{30'000};
   // Finished jobs are deleted from the queue after this long.
   std::chrono::milliseconds job_retention{7LL * 24 * 3'600'000};
+  // Bearer token of the API's changing endpoints; empty: they are refused.
+  Secret token;
 };
 
 // Where backups are kept.
@@ -170,6 +198,7 @@ struct Config {
   StateConfig state;
   std::vector<Target> targets;
   std::vector<NotifyChannel> notify;
+  std::vector<Schedule> schedules;
   ProbeConfig probe;
   AgentConfig agent;
   RepositoryConfig repository;

@@ -4,14 +4,17 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
 #include "core/config/config.hpp"
 #include "core/config/schema.hpp"
+#include "core/cron.hpp"
 #include "core/strings.hpp"
 
 namespace dbops::config {
@@ -593,27 +596,33 @@ void read_canary(Ctx& ctx, const YAML::Node& node, const std::string& display,
   canaries.push_back(std::move(c));
 }
 
+// The `name` of a list entry: valid, and unique among `names` (name -> line).
+std::optional<std::string> read_unique_name(Ctx& ctx, ObjectReader& r, std::string_view what,
+                                            std::map<std::string, int>& names) {
+  auto name = r.text("name");
+  if (!name) return std::nullopt;
+  if (!valid_name(*name)) {
+    ctx.problem(r.key_location("name"), r.path_of("name"),
+                "invalid name \"" + *name +
+                    "\": expected lowercase letters, digits, '.', '_' or '-', starting with a "
+                    "letter or digit, at most 63 characters");
+  } else if (const auto it = names.find(*name); it != names.end()) {
+    ctx.problem(r.key_location("name"), r.path_of("name"),
+                "duplicate " + std::string(what) + " name \"" + *name +
+                    "\" (first defined at line " + std::to_string(it->second) + ")");
+  } else {
+    names[*name] = r.key_location("name").line;
+  }
+  return name;
+}
+
 void read_target(Ctx& ctx, const YAML::Node& node, std::size_t index, Config& config,
                  std::map<std::string, int>& names) {
   const std::string display = "targets[" + std::to_string(index) + "]";
   ObjectReader r(ctx, node, "targets[]", display);
   Target t;
   t.location = r.location();
-  if (auto name = r.text("name")) {
-    if (!valid_name(*name)) {
-      ctx.problem(r.key_location("name"), r.path_of("name"),
-                  "invalid name \"" + *name +
-                      "\": expected lowercase letters, digits, '.', '_' or '-', starting with a "
-                      "letter or digit, at most 63 characters");
-    } else if (const auto it = names.find(*name); it != names.end()) {
-      ctx.problem(r.key_location("name"), r.path_of("name"),
-                  "duplicate target name \"" + *name + "\" (first defined at line " +
-                      std::to_string(it->second) + ")");
-    } else {
-      names[*name] = r.key_location("name").line;
-    }
-    t.name = *name;
-  }
+  if (auto name = read_unique_name(ctx, r, "target", names)) t.name = *name;
   const auto engine = r.text("engine");
   if (engine) t.engine = *engine;
   if (auto dsn = r.text("dsn")) {
@@ -718,6 +727,127 @@ void read_notify(Ctx& ctx, const YAML::Node& node, std::size_t index, Config& co
   config.notify.push_back(std::move(n));
 }
 
+// An error's message and, when it has one, its hint as a clause.
+std::string message_with_hint(const Error& error) {
+  std::string out = error.message;
+  if (!error.hint.empty()) {
+    std::string hint = error.hint;
+    hint.front() = static_cast<char>(std::tolower(static_cast<unsigned char>(hint.front())));
+    out += "; " + hint;
+  }
+  return out;
+}
+
+// A schedule's params: a mapping of strings or lists of strings, kept as a
+// JSON object (the job-kind checks the values when the agent starts).
+std::string read_params(Ctx& ctx, ObjectReader& r, std::string_view key) {
+  const YAML::Node* node = r.node(key);
+  if (!node || node->IsNull()) return "{}";
+  if (!node->IsMap()) {
+    ctx.problem(*node, r.path_of(key),
+                "expected a mapping of parameters, got " + std::string(node_kind(*node)));
+    return "{}";
+  }
+  nlohmann::ordered_json params = nlohmann::ordered_json::object();
+  for (const auto& kv : *node) {
+    const std::string name = kv.first.as<std::string>("");
+    const std::string sub = r.path_of(key) + "." + name;
+    const YAML::Node& value = kv.second;
+    if (value.IsScalar()) {
+      if (auto v = ctx.expand(value, sub, value.Scalar())) params[name] = *v;
+      continue;
+    }
+    if (value.IsSequence()) {
+      nlohmann::ordered_json items = nlohmann::ordered_json::array();
+      for (std::size_t i = 0; i < value.size(); ++i) {
+        const std::string item_path = sub + "[" + std::to_string(i) + "]";
+        if (!value[i].IsScalar()) {
+          ctx.problem(value[i], item_path,
+                      "expected a string, got " + std::string(node_kind(value[i])));
+          continue;
+        }
+        if (auto v = ctx.expand(value[i], item_path, value[i].Scalar())) items.push_back(*v);
+      }
+      params[name] = std::move(items);
+      continue;
+    }
+    ctx.problem(value, sub,
+                "expected a string or a list of strings, got " + std::string(node_kind(value)));
+  }
+  try {
+    return params.dump();
+  } catch (const nlohmann::json::exception&) {
+    ctx.problem(*node, r.path_of(key), "expected UTF-8 text");
+    return "{}";
+  }
+}
+
+void read_schedule(Ctx& ctx, const YAML::Node& node, std::size_t index, Config& config,
+                   std::map<std::string, int>& names) {
+  const std::string display = "schedules[" + std::to_string(index) + "]";
+  ObjectReader r(ctx, node, "schedules[]", display);
+  Schedule s;
+  s.location = r.location();
+  if (auto name = read_unique_name(ctx, r, "schedule", names)) s.name = *name;
+  // The time zone first, so that the expression is checked in it.
+  bool zone_ok = true;
+  if (auto zone = r.text("time_zone")) {
+    if (auto checked = cron::Schedule::parse("* * * * *", *zone); !checked) {
+      zone_ok = false;
+      Error error = checked.error();
+      if (const auto colon = error.message.find("\": "); colon != std::string::npos) {
+        error.message.erase(0, colon + 3);  // the placeholder expression
+      }
+      ctx.problem(r.key_location("time_zone"), r.path_of("time_zone"), message_with_hint(error));
+    }
+    s.time_zone = *zone;
+  }
+  if (auto expr = r.text("cron")) {
+    s.cron = *expr;
+    if (auto checked = cron::Schedule::parse(*expr, zone_ok ? s.time_zone : "UTC"); !checked) {
+      ctx.problem(r.key_location("cron"), r.path_of("cron"), message_with_hint(checked.error()));
+    }
+  }
+  if (auto kind = r.text("kind")) {
+    if (trim(*kind).empty()) {
+      ctx.problem(r.key_location("kind"), r.path_of("kind"),
+                  "expected a job kind such as backup or drill, got an empty string");
+    }
+    s.kind = *kind;
+  }
+  if (auto target = r.text("target")) {
+    if (!config.find_target(*target)) {
+      std::vector<std::string> known;
+      for (const auto& t : config.targets) known.push_back(t.name);
+      std::string msg = "unknown target \"" + *target + "\"";
+      if (const auto guess = did_you_mean(*target, known)) {
+        msg += " (did you mean \"" + *guess + "\"?)";
+      } else if (known.empty()) {
+        msg += "; no targets are configured";
+      } else {
+        msg += "; expected one of: " + join_choices(known);
+      }
+      ctx.problem(r.key_location("target"), r.path_of("target"), msg);
+    }
+    s.target = *target;
+  }
+  s.params_json = read_params(ctx, r, "params");
+  if (auto v = r.text("catch_up")) s.catch_up = *v == "once" ? CatchUp::kOnce : CatchUp::kSkip;
+  if (auto v = r.integer("priority", -1000, 1000)) s.priority = static_cast<int>(*v);
+  if (auto v = r.integer("max_attempts", 1, 100)) s.max_attempts = static_cast<int>(*v);
+  if (auto v = r.duration("timeout")) {
+    if (v->count() <= 0) {
+      ctx.problem(r.key_location("timeout"), r.path_of("timeout"),
+                  "expected a duration above zero (omit it for no limit)");
+    } else {
+      s.timeout = *v;
+    }
+  }
+  if (auto v = r.boolean("enabled")) s.enabled = *v;
+  r.finish();
+  config.schedules.push_back(std::move(s));
+}
+
 void read_probe(Ctx& ctx, const YAML::Node& node, ProbeConfig& probe) {
   ObjectReader r(ctx, node, "probe", "probe");
   if (auto v = r.integer("concurrency", 1, 4096)) probe.concurrency = static_cast<int>(*v);
@@ -792,6 +922,14 @@ void read_agent(Ctx& ctx, const YAML::Node& node, AgentConfig& agent) {
                   "expected a duration above zero");
     } else {
       agent.job_retention = *v;
+    }
+  }
+  if (auto token = r.text("token")) {
+    if (token->size() < 16) {
+      ctx.problem(r.key_location("token"), "agent.token",
+                  "expected at least 16 characters (e.g. from `openssl rand -hex 32`)");
+    } else {
+      agent.token = Secret(*token);
     }
   }
   r.finish();
@@ -874,6 +1012,16 @@ std::string Problem::to_string() const {
   return out;
 }
 
+std::string_view catch_up_name(CatchUp catch_up) {
+  switch (catch_up) {
+    case CatchUp::kSkip:
+      return "skip";
+    case CatchUp::kOnce:
+      return "once";
+  }
+  return "skip";
+}
+
 const Target* Config::find_target(std::string_view name) const {
   for (const auto& t : targets) {
     if (t.name == name) return &t;
@@ -922,6 +1070,11 @@ Result<Config> parse_config(std::string_view text, const fs::path& file, const L
       std::set<std::string> notify_names;
       read_list(ctx, r, "notify", [&](const YAML::Node& n, std::size_t i) {
         read_notify(ctx, n, i, config, notify_names);
+      });
+      // After the targets, which schedules name.
+      std::map<std::string, int> schedule_names;
+      read_list(ctx, r, "schedules", [&](const YAML::Node& n, std::size_t i) {
+        read_schedule(ctx, n, i, config, schedule_names);
       });
       r.finish();
     } catch (const YAML::Exception& e) {

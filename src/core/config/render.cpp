@@ -92,7 +92,8 @@ nlohmann::ordered_json config_json(const Config& c) {
                 {"lease", format_duration(c.agent.lease)},
                 {"poll_interval", format_duration(c.agent.poll_interval)},
                 {"shutdown_grace", format_duration(c.agent.shutdown_grace)},
-                {"job_retention", format_duration(c.agent.job_retention)}};
+                {"job_retention", format_duration(c.agent.job_retention)},
+                {"token", std::string(c.agent.token.redacted())}};
   if (!c.repository.path.empty()) {
     nlohmann::ordered_json repo;
     repo["path"] = c.repository.path;
@@ -114,6 +115,23 @@ nlohmann::ordered_json config_json(const Config& c) {
   drill["timeout"] = format_duration(c.drill.timeout);
   drill["jobs"] = c.drill.jobs;
   j["drill"] = drill;
+  j["schedules"] = nlohmann::ordered_json::array();
+  for (const auto& sc : c.schedules) {
+    nlohmann::ordered_json sj;
+    sj["name"] = sc.name;
+    sj["cron"] = sc.cron;
+    sj["time_zone"] = sc.time_zone;
+    sj["kind"] = sc.kind;
+    if (!sc.target.empty()) sj["target"] = sc.target;
+    const auto params = nlohmann::ordered_json::parse(sc.params_json, nullptr, false);
+    if (params.is_object() && !params.empty()) sj["params"] = params;
+    sj["catch_up"] = std::string(catch_up_name(sc.catch_up));
+    sj["priority"] = sc.priority;
+    sj["max_attempts"] = sc.max_attempts;
+    if (sc.timeout.count() > 0) sj["timeout"] = format_duration(sc.timeout);
+    sj["enabled"] = sc.enabled;
+    j["schedules"].push_back(sj);
+  }
   j["notify"] = nlohmann::ordered_json::array();
   for (const auto& n : c.notify) {
     j["notify"].push_back({{"name", n.name},
@@ -172,8 +190,8 @@ std::string to_yaml(const Config& config) {
   j.erase("file");
   YAML::Emitter out;
   out << YAML::BeginMap;
-  for (const char* key :
-       {"state", "targets", "repository", "backup", "drill", "probe", "agent", "notify"}) {
+  for (const char* key : {"state", "targets", "repository", "backup", "drill", "probe", "agent",
+                          "schedules", "notify"}) {
     if (!j.contains(key) || (j[key].is_array() && j[key].empty())) continue;
     out << YAML::Key << key << YAML::Value;
     emit(out, j[key]);

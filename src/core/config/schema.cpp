@@ -388,6 +388,90 @@ constexpr auto kSchema = std::to_array<KeyDecl>({
      .default_value = "7d",
      .description = "Finished queued jobs are deleted after this long, in batches.",
      .example = "job_retention: 30d"},
+    {.path = "agent.token",
+     .type = KeyType::kSecret,
+     .description = "Bearer token the API's changing endpoints (enqueue, cancel) require; "
+                    "without it they are refused. At least 16 characters; keep it out of the "
+                    "file with ${env:...} or ${file:...}.",
+     .example = "token: ${env:DBOPS_AGENT_TOKEN}"},
+
+    {.path = "schedules",
+     .type = KeyType::kObjectList,
+     .description = "Jobs the agent enqueues on a cron schedule. Each fire time enqueues one job "
+                    "with the idempotency key `schedule:<name>:<fire time, UTC, RFC 3339>`, so "
+                    "agents sharing a state store enqueue it once between them.",
+     .example = ""},
+    {.path = "schedules[].name",
+     .type = KeyType::kString,
+     .required = true,
+     .description = "Unique name of the schedule: lowercase letters, digits, '.', '_' and '-'; "
+                    "part of its jobs' idempotency keys, so renaming it starts a new history.",
+     .example = "name: pg-main-nightly"},
+    {.path = "schedules[].cron",
+     .type = KeyType::kString,
+     .required = true,
+     .description =
+         "When it fires: minute hour day-of-month month day-of-week (Vixie cron syntax, names "
+         "such as mon-fri and jan allowed) or @hourly, @daily, @weekly, @monthly, @yearly, "
+         "evaluated in time_zone. Across daylight-saving changes it follows Debian's cron: a "
+         "fixed time that a forward change skips fires once at the change, one that a backward "
+         "change repeats fires once (the first time); an expression with `*` in the minute or "
+         "hour field fires at every real instant that matches, twice in a repeated hour.",
+     .example = "cron: 0 3 * * *"},
+    {.path = "schedules[].time_zone",
+     .type = KeyType::kString,
+     .default_value = "UTC",
+     .description = "IANA time zone the cron expression is evaluated in.",
+     .example = "time_zone: Europe/Paris"},
+    {.path = "schedules[].kind",
+     .type = KeyType::kString,
+     .required = true,
+     .description = "The kind of job to enqueue; `dbops jobs kinds` lists them. The agent checks "
+                    "kinds, targets and params when it starts.",
+     .example = "kind: backup"},
+    {.path = "schedules[].target",
+     .type = KeyType::kString,
+     .description = "The target the job runs on (the name of one of `targets`); required by the "
+                    "kinds that work on a target.",
+     .example = "target: pg-main"},
+    {.path = "schedules[].params",
+     .type = KeyType::kStringMap,
+     .description = "The job's parameters (`dbops jobs kinds` lists each kind's): strings, or "
+                    "lists of strings.",
+     .example = "params: {method: pg_dump, databases: [app, billing]}"},
+    {.path = "schedules[].catch_up",
+     .type = KeyType::kEnum,
+     .default_value = "skip",
+     .choices = "skip|once",
+     .description = "What becomes of fire times missed while no agent ran (or all were "
+                    "suspended, or the state store could not be reached); a fire time is missed "
+                    "once it is more than a minute late. `skip`: nothing, the schedule goes on "
+                    "from its next fire time; `once`: one job, for the most recent missed fire "
+                    "time. Missed fire times are those after the schedule's newest job in the "
+                    "queue: a schedule that never enqueued a job (or whose jobs were all deleted "
+                    "after agent.job_retention) catches up nothing.",
+     .example = "catch_up: once"},
+    {.path = "schedules[].priority",
+     .type = KeyType::kInt,
+     .default_value = "0",
+     .description = "Priority of its jobs (-1000 to 1000); higher runs first.",
+     .example = "priority: 10"},
+    {.path = "schedules[].max_attempts",
+     .type = KeyType::kInt,
+     .default_value = "3",
+     .description = "Attempts of each job (1-100) before it is dead; transient failures are "
+                    "retried with backoff.",
+     .example = "max_attempts: 5"},
+    {.path = "schedules[].timeout",
+     .type = KeyType::kDuration,
+     .description = "How long one attempt may run before it is stopped; no limit when omitted "
+                    "(the kind's own limits, such as backup.timeout, still apply).",
+     .example = "timeout: 2h"},
+    {.path = "schedules[].enabled",
+     .type = KeyType::kBool,
+     .default_value = "true",
+     .description = "false keeps the schedule in the file but enqueues nothing.",
+     .example = "enabled: false"},
 
     {.path = "notify",
      .type = KeyType::kObjectList,

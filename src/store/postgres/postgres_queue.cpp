@@ -94,6 +94,12 @@ CREATE INDEX dbops_jobs_exclusive_running ON dbops_jobs (target, lease_expires_a
 CREATE INDEX dbops_jobs_finished ON dbops_jobs (finished_at) WHERE finished_at IS NOT NULL;
 CREATE INDEX dbops_jobs_target ON dbops_jobs (target, id);
 )sql"},
+    // newest_key(): prefix ranges in byte order, whatever the database's
+    // collation.
+    {2, "job queue: idempotency keys by prefix", R"sql(
+CREATE INDEX dbops_jobs_key_prefix ON dbops_jobs (idempotency_key COLLATE "C")
+  WHERE idempotency_key <> '';
+)sql"},
 };
 
 constexpr int kLatestVersion = std::span(kMigrations).back().version;
@@ -644,6 +650,29 @@ ORDER BY i.ord)sql",
                       at("$1") + " ORDER BY finished_at, id LIMIT $2::int8 FOR UPDATE SKIP LOCKED)",
                   params));
       return static_cast<std::size_t>(r.affected_rows);
+    });
+  }
+
+  // A backward range scan of dbops_jobs_key_prefix: comparisons in the "C"
+  // collation are byte order, so the range holds the prefix's keys (the
+  // default collation's order may interleave other keys); starts_with() drops
+  // keys of the range that lack the prefix.
+  Result<std::optional<std::string>> newest_key(std::string_view prefix) override {
+    std::vector<Param> params = {std::string(prefix)};
+    std::string sql =
+        "SELECT idempotency_key FROM dbops_jobs WHERE idempotency_key <> '' AND "
+        "(idempotency_key COLLATE \"C\") >= $1";
+    if (auto end = key_range_end(prefix)) {
+      params.emplace_back(std::move(*end));
+      sql += " AND (idempotency_key COLLATE \"C\") < $2";
+    }
+    sql +=
+        " AND starts_with(idempotency_key, $1) ORDER BY idempotency_key COLLATE \"C\" DESC "
+        "LIMIT 1";
+    return with_session([&](PostgresSession& s) -> Result<std::optional<std::string>> {
+      DBOPS_ASSIGN(auto r, s.query(sql, params));
+      if (r.empty()) return std::optional<std::string>{};
+      return std::optional<std::string>{r.text(0, 0)};
     });
   }
 

@@ -376,6 +376,23 @@ class SqliteQueue final : public JobQueue {
     return static_cast<std::size_t>(r.affected_rows);
   }
 
+  // A backward range scan of the unique index jobs_key (BINARY collation,
+  // so byte order); instr() drops keys of the range that lack the prefix.
+  Result<std::optional<std::string>> newest_key(std::string_view prefix) override {
+    std::vector<Param> params = {std::string(prefix)};
+    std::string sql = "SELECT idempotency_key FROM jobs WHERE idempotency_key >= ?";
+    if (auto end = key_range_end(prefix)) {
+      sql += " AND idempotency_key < ?";
+      params.emplace_back(std::move(*end));
+    }
+    sql += " AND instr(idempotency_key, ?) = 1 ORDER BY idempotency_key DESC LIMIT 1";
+    params.emplace_back(std::string(prefix));
+    std::lock_guard lock(mu_);
+    DBOPS_ASSIGN(auto r, session_->query(sql, params));
+    if (r.empty()) return std::optional<std::string>{};
+    return std::optional<std::string>{r.text(0, 0)};
+  }
+
  private:
   double random01() {
     std::uniform_real_distribution<double> d(0.0, 1.0);

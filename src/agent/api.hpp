@@ -1,0 +1,70 @@
+// The agent's HTTP API (JSON, under /api/v1 on agent.listen):
+//
+//   GET  /api/v1/jobs?state=&target=&kind=&limit=   queued jobs, newest first
+//   GET  /api/v1/jobs/{id}                          one job
+//   POST /api/v1/jobs                               enqueue (changing)
+//   POST /api/v1/jobs/{id}/cancel                   cancel (changing)
+//   GET  /api/v1/members                            the agents serving the queue
+//
+// Changing endpoints need `Authorization: Bearer <agent.token>`; without a
+// configured token they are refused (403), so a fresh agent never accepts
+// changes from anyone who can reach its port. Bodies are JSON objects of at
+// most ApiOptions::max_body bytes; malformed JSON, unknown fields and wrong
+// types are a 400 that says which. Errors are {"error": ..., "hint": ...}.
+// Nothing of a request's headers is logged.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+
+#include "core/config/config.hpp"
+#include "core/secret.hpp"
+#include "store/queue.hpp"
+
+namespace httplib {
+class Server;
+}
+namespace dbops::runtime {
+class JobKindRegistry;
+}
+
+namespace dbops::agent {
+
+struct ApiOptions {
+  Secret token;  // empty: changing endpoints are refused
+  std::size_t max_body = 64 * 1024;
+  std::string member_id;  // this agent, for /members
+  // Running jobs of this agent, for /members.
+  std::function<std::size_t()> running;
+  // Called after a job was enqueued, so that the local worker looks at once.
+  std::function<void()> enqueued;
+};
+
+// Adds the /api/v1 handlers to `server`; everything passed must outlive it.
+void register_api(httplib::Server& server, store::JobQueue& queue,
+                  const runtime::JobKindRegistry& kinds, const config::Config& config,
+                  ApiOptions options);
+
+// The one JSON form of a queued job, shared by the API and `dbops jobs`.
+nlohmann::ordered_json queued_job_json(const store::QueuedJob& job);
+
+// A job spec from the API's (and `dbops jobs enqueue`'s) terms, checked
+// against the kind's parameters and the config's targets: kNotFound for an
+// unknown kind or target, kInvalidArgument for anything else wrong.
+struct EnqueueRequest {
+  std::string kind;
+  std::string target;
+  std::string params_json = "{}";
+  std::string idempotency_key;
+  int priority = 0;
+  int max_attempts = 3;
+  std::chrono::milliseconds delay{0};
+  std::chrono::milliseconds timeout{0};
+};
+Result<store::JobSpec> make_job_spec(const EnqueueRequest& request,
+                                     const runtime::JobKindRegistry& kinds,
+                                     const config::Config& config);
+
+}  // namespace dbops::agent
