@@ -1,5 +1,6 @@
 #include "store/store.hpp"
 
+#include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace dbops::store {
@@ -46,12 +47,7 @@ std::optional<Severity> parse_severity(std::string_view text) {
 }
 
 Result<std::unique_ptr<Store>> open_store(const config::StateConfig& state) {
-  if (state.is_postgres()) {
-    return fail(ErrorCode::kUnsupported,
-                "state: a PostgreSQL state store is not available in this version",
-                "use a SQLite path for `state` (the embedded default) until the shared store "
-                "lands with the multi-agent release");
-  }
+  if (state.is_postgres()) return postgres::open_postgres_store(state.postgres_dsn);
   return sqlite::open_sqlite_store(state.sqlite_path);
 }
 

@@ -2,8 +2,10 @@
 // targets' observed state, the backup catalog and drill results.
 //
 // SQLite (WAL) is the embedded default; PostgreSQL is the store several
-// agents share. The schema is versioned and migrated on open; a schema newer
-// than this binary knows is refused.
+// agents share (store/postgres/postgres_store.hpp). The schema is versioned
+// and migrated on open. A SQLite schema newer than this binary knows is
+// refused; a newer PostgreSQL one is used (its migrations only expand, so
+// that agents sharing it can be upgraded one at a time).
 #pragma once
 
 #include <chrono>
@@ -117,7 +119,8 @@ class Store {
  public:
   virtual ~Store() = default;
 
-  // e.g. "sqlite /var/lib/dbops/state.db"
+  // e.g. "sqlite /var/lib/dbops/state.db", "postgres host=db1 dbname=dbops"
+  // (never a password)
   virtual std::string describe() const = 0;
   virtual int schema_version() const = 0;
 
@@ -158,7 +161,8 @@ class Store {
   virtual Result<std::vector<DrillRecord>> list_drills(const DrillQuery& query) = 0;
 };
 
-// The schema version this binary creates and understands.
+// The schema version this binary creates and understands (SQLite; the
+// PostgreSQL store numbers its own).
 int current_schema_version();
 
 // Opens (creating and migrating as needed) the store the config names.

@@ -52,8 +52,9 @@ struct Migration {
 // dropped or narrowed), so that the previous release keeps working on a
 // migrated database while agents are upgraded one at a time.
 //
-// When the PostgreSQL state store lands, its migrations continue this list
-// (one version sequence in dbops_schema_migrations for the whole store).
+// The queue's versions are its own: the rest of the state store
+// (postgres_store.cpp) records its migrations in dbops_store_migrations, so
+// the two migrate independently.
 constexpr Migration kMigrations[] = {
     {1, "job queue", R"sql(
 CREATE SEQUENCE dbops_job_ids;
