@@ -21,7 +21,7 @@
 //   directory()/mysqld.sock) with the password, no anonymous accounts; no
 //   default database. The replicated pair shares one password and also has
 //   repl@127.0.0.1 (same password, REPLICATION SLAVE). Log:
-//   directory()/mariadbd.log.
+//   directory()/mariadbd.log; internal temporary files in directory()/tmp.
 // - Redis: requirepass (user "default"), database 0, no persistence; socket
 //   directory()/redis.sock. Log: directory()/redis.log.
 // Clients get the password through the environment (PGPASSWORD, MYSQL_PWD,

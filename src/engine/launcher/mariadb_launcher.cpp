@@ -73,6 +73,8 @@ std::string my_cnf(const LaunchedInstance& instance, const Options& options, con
       << "datadir=" << data << "\n"
       << "socket=" << socket_of(instance).string() << "\n"
       << "pid-file=" << (instance.directory() / "mariadbd.pid").string() << "\n"
+      << "# Internal temporary tables stay inside the instance directory.\n"
+      << "tmpdir=" << (instance.directory() / "tmp").string() << "\n"
       << "log-error=" << instance.log_file().string() << "\n"
       << "port=" << port << "\n"
       << "bind-address=127.0.0.1\n"
@@ -265,6 +267,14 @@ Status launch(LaunchedInstance& instance, const MariaTools& tools, const Options
               const Role& role, Clock::time_point deadline) {
   const bool restored = !role.init_file.empty();
   const fs::path cnf_path = instance.directory() / "my.cnf";
+  const fs::path tmp = instance.directory() / "tmp";
+  if (::mkdir(tmp.c_str(), 0700) != 0 && errno != EEXIST) {
+    return fail(errno_error("mysql instance: create " + tmp.string(), errno));
+  }
+  const RunAs& as = instance.run_as();
+  if (as.user && ::chown(tmp.c_str(), as.user->uid, as.user->gid) != 0) {
+    return fail(errno_error("mysql instance: chown " + tmp.string(), errno));
+  }
   LaunchedInstance::Launch how;
   how.argv = {tools.server.string(), "--defaults-file=" + cnf_path.string()};
   how.configure = [&](int port) {
