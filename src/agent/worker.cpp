@@ -128,27 +128,35 @@ void Worker::reap() {
     return;
   }
   for (const auto& job : *dead) {
-    store::EventRecord e;
-    e.at = clock_.now();
-    e.target = job.spec.target;
-    e.type = "job.dead";
-    e.severity = store::Severity::kError;
-    e.message =
-        "job " + std::to_string(job.id) + " (" + job.spec.kind + ") is dead: " + job.last_error;
-    e.data_json = "{\"job_id\":" + std::to_string(job.id) + "}";
-    if (auto st = store_.append_event(e); !st) {
-      log::warn("queue worker: recording an event failed", {{"error", st.error().to_string()}});
-    }
-    if (dispatcher_) {
-      (void)dispatcher_->dispatch(notify::Event{.at = e.at,
-                                                .target = e.target,
-                                                .type = e.type,
-                                                .severity = "error",
-                                                .message = e.message,
-                                                .data_json = e.data_json});
-    }
+    record_dead(
+        job, "",
+        "job " + std::to_string(job.id) + " (" + job.spec.kind + ") is dead: " + job.last_error);
     log::error("job dead",
                {{"job_id", job.id}, {"kind", job.spec.kind}, {"error", job.last_error}});
+  }
+}
+
+void Worker::record_dead(const store::QueuedJob& job, const std::string& run_id,
+                         const std::string& message) {
+  store::EventRecord e;
+  e.at = clock_.now();
+  e.run_id = run_id;
+  e.target = job.spec.target;
+  e.type = "job.dead";
+  e.severity = store::Severity::kError;
+  e.message = message;
+  e.data_json = "{\"job_id\":" + std::to_string(job.id) + "}";
+  if (auto st = store_.append_event(e); !st) {
+    log::warn("queue worker: recording an event failed", {{"error", st.error().to_string()}});
+  }
+  if (dispatcher_) {
+    (void)dispatcher_->dispatch(notify::Event{.at = e.at,
+                                              .run_id = e.run_id,
+                                              .target = e.target,
+                                              .type = e.type,
+                                              .severity = "error",
+                                              .message = e.message,
+                                              .data_json = e.data_json});
   }
 }
 
@@ -270,25 +278,9 @@ void Worker::run_job(Running& r) {
     if (state) {
       outcome = std::string(store::job_state_name(*state));
       if (*state == store::JobState::kDead) {
-        store::EventRecord e;
-        e.at = clock_.now();
-        e.run_id = report ? report->run.run_id : "";
-        e.target = job.spec.target;
-        e.type = "job.dead";
-        e.severity = store::Severity::kError;
-        e.message = "job " + job_id + " (" + job.spec.kind + ") is dead after " +
-                    std::to_string(job.attempt) + " attempt(s): " + error;
-        e.data_json = "{\"job_id\":" + job_id + "}";
-        (void)store_.append_event(e);
-        if (dispatcher_) {
-          (void)dispatcher_->dispatch(notify::Event{.at = e.at,
-                                                    .run_id = e.run_id,
-                                                    .target = e.target,
-                                                    .type = e.type,
-                                                    .severity = "error",
-                                                    .message = e.message,
-                                                    .data_json = e.data_json});
-        }
+        record_dead(job, report ? report->run.run_id : "",
+                    "job " + job_id + " (" + job.spec.kind + ") is dead after " +
+                        std::to_string(job.attempt) + " attempt(s): " + error);
       }
     } else {
       reported = std::unexpected(std::move(state).error());
@@ -300,7 +292,9 @@ void Worker::run_job(Running& r) {
     outcome = "lease lost";
   }
   {
+    // Under the lock, so that wait_idle() cannot miss it.
     std::lock_guard lock(mu_);
+    r.done = true;
     if (outcome == "succeeded") {
       ++stats_.succeeded;
     } else if (outcome == "lease lost") {
@@ -312,7 +306,6 @@ void Worker::run_job(Running& r) {
     }
   }
   log::info("job finished", {{"job_id", job.id}, {"kind", job.spec.kind}, {"outcome", outcome}});
-  r.done = true;
   cv_.notify_all();
   // Room for another job.
   wake();

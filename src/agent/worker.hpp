@@ -91,6 +91,9 @@ class Worker {
   void loop();
   void run_job(Running& job);
   void reap();
+  // A `job.dead` event in the store and to the notifiers.
+  void record_dead(const store::QueuedJob& job, const std::string& run_id,
+                   const std::string& message);
   void collect_finished();
 
   store::JobQueue& queue_;
