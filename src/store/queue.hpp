@@ -127,6 +127,32 @@ struct RetryPolicy {
 };
 std::chrono::milliseconds retry_delay(const RetryPolicy& policy, int attempt, double random01);
 
+// An agent serving the queue, as its heartbeats tell.
+struct Member {
+  std::string id;                // host:pid
+  std::string info_json = "{}";  // what the agent says of itself (version, listen ...)
+  TimePoint started_at{};        // its first heartbeat
+  TimePoint last_heartbeat{};
+  bool alive = false;             // its last heartbeat's lease has not run out (store time)
+  std::int64_t running_jobs = 0;  // jobs it holds a lease on
+  bool leader = false;            // holds the leader lease now
+};
+
+// The scheduler leader: one holder at a time, each new holder a new term.
+struct Leadership {
+  bool leader = false;  // the caller holds the lease now
+  std::int64_t term = 0;
+  std::string holder;  // who holds it (empty: nobody)
+};
+
+// One leader term, from the history the store keeps.
+struct LeaderTerm {
+  std::int64_t term = 0;
+  std::string holder;
+  TimePoint started_at{};
+  TimePoint held_until{};  // the end of its last renewed lease (or its resignation)
+};
+
 class JobQueue {
  public:
   virtual ~JobQueue() = default;
@@ -174,6 +200,24 @@ class JobQueue {
   virtual Result<std::vector<QueuedJob>> list(const JobQuery& query) = 0;
   // How many jobs are in each state.
   virtual Result<std::vector<std::pair<JobState, std::int64_t>>> counts() = 0;
+
+  // Members and the leader. Every agent heartbeats (heartbeat_member, every
+  // third of `lease`) and tries to lead; the one that holds the leader lease
+  // runs the scheduler. Leases are kept in the store's time (the database's
+  // clock for PostgreSQL), so agents' clocks do not matter. A holder that
+  // renews before its lease runs out keeps its term; anyone taking an expired
+  // or free lease starts the next term, so terms never overlap.
+  virtual Status heartbeat_member(std::string_view id, std::string_view info_json,
+                                  std::chrono::milliseconds lease) = 0;
+  // At shutdown: the member is gone, and resigns the leader lease if it holds
+  // it (the next agent to try leads at once).
+  virtual Status leave_member(std::string_view id) = 0;
+  // Members by id, with whether they are alive and their running jobs.
+  virtual Result<std::vector<Member>> members() = 0;
+  // Takes or renews the leader lease for `lease` from now.
+  virtual Result<Leadership> lead(std::string_view id, std::chrono::milliseconds lease) = 0;
+  // The latest `limit` terms, newest first.
+  virtual Result<std::vector<LeaderTerm>> leader_terms(std::size_t limit) = 0;
 
   // Deletes up to `batch` jobs that finished before `before`; returns how
   // many. Call until it returns less than `batch`.

@@ -387,6 +387,101 @@ TEST_P(QueueSuite, TheNewestKeyOfAPrefixIsTheGreatestInByteOrder) {
             "schedule:nightly:2026-10-25T00:30:00Z");
 }
 
+TEST_P(QueueSuite, MembersHeartbeatExpireAndLeave) {
+  value(queue_->heartbeat_member("host:1", R"({"version":"x"})", 300ms));
+  value(queue_->heartbeat_member("host:2", "{}", 30s));
+  value(queue_->enqueue(spec("backup")));
+  ASSERT_EQ(claim(*queue_, "host:2").size(), 1U);
+  auto members = value(queue_->members());
+  ASSERT_EQ(members.size(), 2U);
+  EXPECT_EQ(members[0].id, "host:1");
+  EXPECT_EQ(members[0].info_json, R"({"version":"x"})");
+  EXPECT_TRUE(members[0].alive);
+  EXPECT_EQ(members[1].running_jobs, 1);
+  std::this_thread::sleep_for(700ms);
+  members = value(queue_->members());
+  ASSERT_EQ(members.size(), 2U);
+  EXPECT_FALSE(members[0].alive);
+  EXPECT_TRUE(members[1].alive);
+  EXPECT_GE(members[1].last_heartbeat, members[1].started_at);
+  value(queue_->leave_member("host:1"));
+  members = value(queue_->members());
+  ASSERT_EQ(members.size(), 1U);
+  EXPECT_EQ(members[0].id, "host:2");
+}
+
+TEST_P(QueueSuite, OneLeaderAtATimeAndEveryNewHolderANewTerm) {
+  auto a = value(queue_->lead("a", 400ms));
+  EXPECT_TRUE(a.leader);
+  const auto first = a.term;
+  EXPECT_GT(first, 0);
+  auto b = value(queue_->lead("b", 400ms));
+  EXPECT_FALSE(b.leader);
+  EXPECT_EQ(b.holder, "a");
+  EXPECT_EQ(b.term, first);
+  // Renewing keeps the term.
+  a = value(queue_->lead("a", 400ms));
+  EXPECT_TRUE(a.leader);
+  EXPECT_EQ(a.term, first);
+  value(queue_->heartbeat_member("a", "{}", 30s));
+  EXPECT_TRUE(value(queue_->members()).at(0).leader);
+  // The lease runs out: the next to try leads, in the next term.
+  std::this_thread::sleep_for(800ms);
+  b = value(queue_->lead("b", 30s));
+  EXPECT_TRUE(b.leader);
+  EXPECT_EQ(b.term, first + 1);
+  a = value(queue_->lead("a", 400ms));
+  EXPECT_FALSE(a.leader);
+  EXPECT_EQ(a.holder, "b");
+  EXPECT_FALSE(value(queue_->members()).at(0).leader);
+  // Leaving resigns: a leads at once, in a third term.
+  value(queue_->heartbeat_member("b", "{}", 30s));
+  value(queue_->leave_member("b"));
+  a = value(queue_->lead("a", 30s));
+  EXPECT_TRUE(a.leader);
+  EXPECT_EQ(a.term, first + 2);
+  // The history: newest first, terms that never overlap.
+  const auto terms = value(queue_->leader_terms(10));
+  ASSERT_EQ(terms.size(), 3U);
+  EXPECT_EQ(terms[0].holder, "a");
+  EXPECT_EQ(terms[1].holder, "b");
+  EXPECT_EQ(terms[2].holder, "a");
+  for (std::size_t i = 0; i + 1 < terms.size(); ++i) {
+    EXPECT_EQ(terms[i].term, terms[i + 1].term + 1);
+    EXPECT_GE(terms[i].started_at, terms[i + 1].held_until) << "term " << terms[i].term;
+  }
+}
+
+TEST_P(QueueSuite, ContendingLeadersNeverOverlap) {
+  // One queue object shared by three threads (another from the factory would
+  // be a store of its own).
+  std::atomic<bool> stop{false};
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i) {
+    threads.emplace_back([&, i] {
+      const std::string id = "agent-" + std::to_string(i);
+      auto& q = *queue_;
+      while (!stop) {
+        auto r = q.lead(id, 150ms);
+        if (!r) ++errors;
+        // The leader sometimes stops renewing, so that others take over.
+        std::this_thread::sleep_for(r && r->leader && (std::rand() % 4 == 0) ? 250ms : 30ms);
+      }
+    });
+  }
+  std::this_thread::sleep_for(2500ms);
+  stop = true;
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  const auto terms = value(queue_->leader_terms(1000));
+  ASSERT_GE(terms.size(), 2U) << "no takeover happened";
+  for (std::size_t i = 0; i + 1 < terms.size(); ++i) {
+    EXPECT_EQ(terms[i].term, terms[i + 1].term + 1);
+    EXPECT_GE(terms[i].started_at, terms[i + 1].held_until) << "term " << terms[i].term;
+  }
+}
+
 TEST_P(QueueSuite, ConcurrentWorkersClaimEveryJobExactlyOnce) {
   std::vector<JobSpec> specs;
   for (int i = 0; i < 300; ++i) specs.push_back(spec("noop", "t" + std::to_string(i % 7)));

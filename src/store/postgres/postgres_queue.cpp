@@ -101,6 +101,28 @@ CREATE INDEX dbops_jobs_target ON dbops_jobs (target, id);
 CREATE INDEX dbops_jobs_key_prefix ON dbops_jobs (idempotency_key COLLATE "C")
   WHERE idempotency_key <> '';
 )sql"},
+    {3, "agent members and the leader lease", R"sql(
+CREATE TABLE dbops_members (
+  id             text PRIMARY KEY,
+  info           text NOT NULL DEFAULT '{}',
+  started_at     timestamptz NOT NULL,
+  last_heartbeat timestamptz NOT NULL,
+  expires_at     timestamptz NOT NULL
+);
+CREATE TABLE dbops_leader (
+  id         int PRIMARY KEY CHECK (id = 1),
+  holder     text NOT NULL,
+  term       int8 NOT NULL,
+  expires_at timestamptz NOT NULL
+);
+INSERT INTO dbops_leader VALUES (1, '', 0, '-infinity');
+CREATE TABLE dbops_leader_terms (
+  term       int8 PRIMARY KEY,
+  holder     text NOT NULL,
+  started_at timestamptz NOT NULL,
+  held_until timestamptz NOT NULL
+);
+)sql"},
 };
 
 constexpr int kLatestVersion = std::span(kMigrations).back().version;
@@ -651,6 +673,120 @@ ORDER BY i.ord)sql",
                       at("$1") + " ORDER BY finished_at, id LIMIT $2::int8 FOR UPDATE SKIP LOCKED)",
                   params));
       return static_cast<std::size_t>(r.affected_rows);
+    });
+  }
+
+  Status heartbeat_member(std::string_view id, std::string_view info_json,
+                          std::chrono::milliseconds lease) override {
+    if (lease.count() <= 0)
+      return fail(ErrorCode::kInvalidArgument, "a member lease must be positive");
+    const Param params[] = {std::string(id), std::string(info_json),
+                            static_cast<std::int64_t>(lease.count())};
+    return with_session([&](PostgresSession& s) -> Status {
+      DBOPS_TRY(
+          s.query("INSERT INTO dbops_members (id, info, started_at, last_heartbeat, "
+                  "expires_at) VALUES ($1, $2, now(), now(), now() + $3::int8 * interval "
+                  "'1 millisecond') ON CONFLICT (id) DO UPDATE SET info = excluded.info, "
+                  "last_heartbeat = excluded.last_heartbeat, expires_at = "
+                  "excluded.expires_at",
+                  params));
+      return ok();
+    });
+  }
+
+  Status leave_member(std::string_view id) override {
+    const Param key[] = {std::string(id)};
+    return with_session([&](PostgresSession& s) -> Status {
+      return in_transaction(s, [&]() -> Status {
+        DBOPS_TRY(s.query("DELETE FROM dbops_members WHERE id = $1", key));
+        // Resigning ends the term now: the history shows when it stopped.
+        DBOPS_TRY(
+            s.query("UPDATE dbops_leader_terms t SET held_until = least(t.held_until, "
+                    "now()) FROM dbops_leader l WHERE l.id = 1 AND l.holder = $1 AND "
+                    "l.expires_at >= now() AND t.term = l.term",
+                    key));
+        DBOPS_TRY(
+            s.query("UPDATE dbops_leader SET expires_at = '-infinity' WHERE id = 1 AND "
+                    "holder = $1",
+                    key));
+        return ok();
+      });
+    });
+  }
+
+  Result<std::vector<Member>> members() override {
+    return with_session([&](PostgresSession& s) -> Result<std::vector<Member>> {
+      DBOPS_ASSIGN(auto r, s.query("SELECT m.id, m.info, " + us("m.started_at") + ", " +
+                                   us("m.last_heartbeat") +
+                                   ", (m.expires_at >= now())::int, (SELECT count(*) FROM "
+                                   "dbops_jobs j WHERE j.state = 'running' AND j.lease_owner = "
+                                   "m.id), (l.holder = m.id AND l.expires_at >= now())::int "
+                                   "FROM dbops_members m CROSS JOIN dbops_leader l WHERE l.id = 1 "
+                                   "ORDER BY m.id"));
+      std::vector<Member> out;
+      for (std::size_t i = 0; i < r.rows.size(); ++i) {
+        out.push_back(Member{.id = r.text(i, 0),
+                             .info_json = r.text(i, 1),
+                             .started_at = from_us(r.integer(i, 2)),
+                             .last_heartbeat = from_us(r.integer(i, 3)),
+                             .alive = r.integer(i, 4) != 0,
+                             .running_jobs = r.integer(i, 5),
+                             .leader = r.integer(i, 6) != 0});
+      }
+      return out;
+    });
+  }
+
+  // One transaction: the row is locked, then kept (the holder renews a live
+  // lease), taken with the next term (the lease ran out or is free), or left
+  // to its live holder. Times are the database's. A new term's start is
+  // clock_timestamp(), read after the row lock was granted, so it follows the
+  // end of the term before it even when this transaction began earlier and
+  // waited for the lock.
+  Result<Leadership> lead(std::string_view id, std::chrono::milliseconds lease) override {
+    if (lease.count() <= 0)
+      return fail(ErrorCode::kInvalidArgument, "a leader lease must be positive");
+    const Param params[] = {std::string(id), static_cast<std::int64_t>(lease.count())};
+    return with_session([&](PostgresSession& s) -> Result<Leadership> {
+      return in_transaction(s, [&]() -> Result<Leadership> {
+        DBOPS_ASSIGN(auto r,
+                     s.query("UPDATE dbops_leader l SET holder = $1, term = CASE WHEN l.holder = "
+                             "$1 AND l.expires_at >= now() THEN l.term ELSE l.term + 1 END, "
+                             "expires_at = now() + $2::int8 * interval '1 millisecond' WHERE "
+                             "l.id = 1 AND (l.expires_at < now() OR l.holder = $1) RETURNING "
+                             "l.term",
+                             params));
+        if (r.empty()) {
+          DBOPS_ASSIGN(auto cur, s.query("SELECT holder, term FROM dbops_leader WHERE id = 1"));
+          return Leadership{.leader = false, .term = cur.integer(0, 1), .holder = cur.text(0, 0)};
+        }
+        const std::int64_t term = r.integer(0, 0);
+        const Param history[] = {term, std::string(id), static_cast<std::int64_t>(lease.count())};
+        DBOPS_TRY(s.query(
+            "INSERT INTO dbops_leader_terms (term, holder, started_at, held_until) "
+            "VALUES ($1, $2, clock_timestamp(), now() + $3::int8 * interval '1 millisecond') "
+            "ON CONFLICT (term) DO UPDATE SET held_until = excluded.held_until",
+            history));
+        return Leadership{.leader = true, .term = term, .holder = std::string(id)};
+      });
+    });
+  }
+
+  Result<std::vector<LeaderTerm>> leader_terms(std::size_t limit) override {
+    const Param params[] = {static_cast<std::int64_t>(limit)};
+    return with_session([&](PostgresSession& s) -> Result<std::vector<LeaderTerm>> {
+      DBOPS_ASSIGN(auto r,
+                   s.query("SELECT term, holder, " + us("started_at") + ", " + us("held_until") +
+                               " FROM dbops_leader_terms ORDER BY term DESC LIMIT $1",
+                           params));
+      std::vector<LeaderTerm> out;
+      for (std::size_t i = 0; i < r.rows.size(); ++i) {
+        out.push_back(LeaderTerm{.term = r.integer(i, 0),
+                                 .holder = r.text(i, 1),
+                                 .started_at = from_us(r.integer(i, 2)),
+                                 .held_until = from_us(r.integer(i, 3))});
+      }
+      return out;
     });
   }
 

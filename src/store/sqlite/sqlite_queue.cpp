@@ -366,6 +366,110 @@ class SqliteQueue final : public JobQueue {
     return out;
   }
 
+  Status heartbeat_member(std::string_view id, std::string_view info_json,
+                          std::chrono::milliseconds lease) override {
+    std::lock_guard lock(mu_);
+    const std::int64_t now = now_ms();
+    const Param params[] = {std::string(id), std::string(info_json), now, now + lease.count()};
+    DBOPS_TRY(
+        session_->query("INSERT INTO members (id, info_json, started_at_ms, "
+                        "last_heartbeat_ms, expires_at_ms) VALUES (?1, ?2, ?3, ?3, ?4) "
+                        "ON CONFLICT (id) DO UPDATE SET info_json = excluded.info_json, "
+                        "last_heartbeat_ms = excluded.last_heartbeat_ms, "
+                        "expires_at_ms = excluded.expires_at_ms",
+                        params));
+    return ok();
+  }
+
+  Status leave_member(std::string_view id) override {
+    std::lock_guard lock(mu_);
+    return in_transaction([&]() -> Status {
+      const std::int64_t now = now_ms();
+      const Param key[] = {std::string(id)};
+      DBOPS_TRY(session_->query("DELETE FROM members WHERE id = ?", key));
+      const Param resign[] = {now, std::string(id)};
+      DBOPS_TRY(
+          session_->query("UPDATE leader_terms SET held_until_ms = min(held_until_ms, ?1) "
+                          "WHERE term = (SELECT term FROM leader WHERE id = 1 AND holder = "
+                          "?2 AND expires_at_ms >= ?1)",
+                          resign));
+      DBOPS_TRY(
+          session_->query("UPDATE leader SET expires_at_ms = 0 WHERE id = 1 AND holder = ?", key));
+      return ok();
+    });
+  }
+
+  Result<std::vector<Member>> members() override {
+    std::lock_guard lock(mu_);
+    const Param now[] = {now_ms()};
+    DBOPS_ASSIGN(auto r, session_->query(
+                             "SELECT m.id, m.info_json, m.started_at_ms, m.last_heartbeat_ms, "
+                             "m.expires_at_ms >= ?1, (SELECT count(*) FROM jobs j WHERE j.state = "
+                             "'running' AND j.lease_owner = m.id), (l.holder = m.id AND "
+                             "l.expires_at_ms >= ?1) FROM members m CROSS JOIN leader l "
+                             "WHERE l.id = 1 ORDER BY m.id",
+                             now));
+    std::vector<Member> out;
+    for (std::size_t i = 0; i < r.rows.size(); ++i) {
+      out.push_back(Member{.id = r.text(i, 0),
+                           .info_json = r.text(i, 1),
+                           .started_at = from_ms(r.integer(i, 2)),
+                           .last_heartbeat = from_ms(r.integer(i, 3)),
+                           .alive = r.integer(i, 4) != 0,
+                           .running_jobs = r.integer(i, 5),
+                           .leader = r.integer(i, 6) != 0});
+    }
+    return out;
+  }
+
+  Result<Leadership> lead(std::string_view id, std::chrono::milliseconds lease) override {
+    std::lock_guard lock(mu_);
+    Leadership out;
+    DBOPS_TRY(in_transaction([&]() -> Status {
+      const std::int64_t now = now_ms();
+      DBOPS_ASSIGN(auto cur,
+                   session_->query("SELECT holder, term, expires_at_ms FROM leader WHERE id = 1"));
+      const std::string holder = cur.text(0, 0);
+      const std::int64_t term = cur.integer(0, 1);
+      const bool live = cur.integer(0, 2) >= now;
+      if (live && holder != id) {
+        out = Leadership{.leader = false, .term = term, .holder = holder};
+        return ok();
+      }
+      const bool renew = live && holder == id;
+      const std::int64_t next = renew ? term : term + 1;
+      const std::int64_t expires = now + lease.count();
+      const Param update[] = {std::string(id), next, expires};
+      DBOPS_TRY(session_->query(
+          "UPDATE leader SET holder = ?1, term = ?2, expires_at_ms = ?3 WHERE id = 1", update));
+      const Param history[] = {next, std::string(id), now, expires};
+      DBOPS_TRY(
+          session_->query("INSERT INTO leader_terms (term, holder, started_at_ms, "
+                          "held_until_ms) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (term) DO "
+                          "UPDATE SET held_until_ms = excluded.held_until_ms",
+                          history));
+      out = Leadership{.leader = true, .term = next, .holder = std::string(id)};
+      return ok();
+    }));
+    return out;
+  }
+
+  Result<std::vector<LeaderTerm>> leader_terms(std::size_t limit) override {
+    std::lock_guard lock(mu_);
+    const Param params[] = {static_cast<std::int64_t>(limit)};
+    DBOPS_ASSIGN(auto r, session_->query("SELECT term, holder, started_at_ms, held_until_ms FROM "
+                                         "leader_terms ORDER BY term DESC LIMIT ?",
+                                         params));
+    std::vector<LeaderTerm> out;
+    for (std::size_t i = 0; i < r.rows.size(); ++i) {
+      out.push_back(LeaderTerm{.term = r.integer(i, 0),
+                               .holder = r.text(i, 1),
+                               .started_at = from_ms(r.integer(i, 2)),
+                               .held_until = from_ms(r.integer(i, 3))});
+    }
+    return out;
+  }
+
   Result<std::size_t> purge_finished(TimePoint before, std::size_t batch) override {
     std::lock_guard lock(mu_);
     const Param params[] = {to_ms(before), static_cast<std::int64_t>(batch)};

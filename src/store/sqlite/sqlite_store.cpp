@@ -126,6 +126,28 @@ CREATE TABLE job_tokens (
 );
 INSERT INTO job_tokens VALUES (1, 0);
 )sql"},
+    {4, "agent members and the leader lease", R"sql(
+CREATE TABLE members (
+  id                TEXT PRIMARY KEY,
+  info_json         TEXT NOT NULL DEFAULT '{}',
+  started_at_ms     INTEGER NOT NULL,
+  last_heartbeat_ms INTEGER NOT NULL,
+  expires_at_ms     INTEGER NOT NULL
+);
+CREATE TABLE leader (
+  id            INTEGER PRIMARY KEY CHECK (id = 1),
+  holder        TEXT NOT NULL,
+  term          INTEGER NOT NULL,
+  expires_at_ms INTEGER NOT NULL
+);
+INSERT INTO leader VALUES (1, '', 0, 0);
+CREATE TABLE leader_terms (
+  term          INTEGER PRIMARY KEY,
+  holder        TEXT NOT NULL,
+  started_at_ms INTEGER NOT NULL,
+  held_until_ms INTEGER NOT NULL
+);
+)sql"},
 };
 
 namespace {
