@@ -143,6 +143,20 @@ Result<EnqueueRequest> parse_enqueue(const std::string& body) {
 
 }  // namespace
 
+json member_json(const store::Member& m, std::string_view self) {
+  json j;
+  j["id"] = m.id;
+  j["self"] = m.id == self;
+  j["alive"] = m.alive;
+  j["leader"] = m.leader;
+  j["running_jobs"] = m.running_jobs;
+  j["started_at"] = format_utc(m.started_at);
+  j["last_heartbeat"] = format_utc(m.last_heartbeat, /*millis=*/true);
+  const json info = json::parse(m.info_json, nullptr, false);
+  j["info"] = info.is_discarded() ? json::object() : info;
+  return j;
+}
+
 json queued_job_json(const store::QueuedJob& q) {
   json j;
   j["id"] = q.id;
@@ -275,11 +289,12 @@ void register_api(httplib::Server& server, store::JobQueue& queue,
                           {"cancelled", !store::job_state_final(*previous)}});
               });
 
-  server.Get("/api/v1/members", [opts](const httplib::Request&, httplib::Response& res) {
-    json member{{"id", opts->member_id},
-                {"last_heartbeat", format_utc(std::chrono::system_clock::now())},
-                {"running_jobs", opts->running ? opts->running() : 0}};
-    send(res, 200, json::array({member}));
+  server.Get("/api/v1/members", [&queue, opts](const httplib::Request&, httplib::Response& res) {
+    auto members = queue.members();
+    if (!members) return send_error(res, members.error());
+    json out = json::array();
+    for (const auto& m : *members) out.push_back(member_json(m, opts->member_id));
+    send(res, 200, out);
   });
 
   // Anything else under /api/v1: a JSON 404, not httplib's empty one.

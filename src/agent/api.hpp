@@ -4,7 +4,7 @@
 //   GET  /api/v1/jobs/{id}                          one job
 //   POST /api/v1/jobs                               enqueue (changing)
 //   POST /api/v1/jobs/{id}/cancel                   cancel (changing)
-//   GET  /api/v1/members                            the agents serving the queue
+//   GET  /api/v1/members                            the agents on this state store
 //
 // Changing endpoints need `Authorization: Bearer <agent.token>`; without a
 // configured token they are refused (403), so a fresh agent never accepts
@@ -35,9 +35,7 @@ namespace dbops::agent {
 struct ApiOptions {
   Secret token;  // empty: changing endpoints are refused
   std::size_t max_body = 64 * 1024;
-  std::string member_id;  // this agent, for /members
-  // Running jobs of this agent, for /members.
-  std::function<std::size_t()> running;
+  std::string member_id;  // this agent, marked "self" in /members
   // Called after a job was enqueued, so that the local worker looks at once.
   std::function<void()> enqueued;
 };
@@ -49,6 +47,9 @@ void register_api(httplib::Server& server, store::JobQueue& queue,
 
 // The one JSON form of a queued job, shared by the API and `dbops jobs`.
 nlohmann::ordered_json queued_job_json(const store::QueuedJob& job);
+// A member as the API and `dbops agent members` show it; `self` marks the
+// answering agent.
+nlohmann::ordered_json member_json(const store::Member& member, std::string_view self = {});
 
 // A job spec from the API's (and `dbops jobs enqueue`'s) terms, checked
 // against the kind's parameters and the config's targets: kNotFound for an

@@ -112,7 +112,6 @@ int cmd_agent(Session& s, const AgentArgs& args) {
   agent::register_api(server, **queue, kinds, config,
                       agent::ApiOptions{.token = config.agent.token,
                                         .member_id = worker_id,
-                                        .running = [&worker] { return worker.running(); },
                                         .enqueued = [&worker] { worker.wake(); }});
   // Port 0 lets the kernel choose; the chosen port is logged.
   const int bound =
@@ -140,11 +139,40 @@ int cmd_agent(Session& s, const AgentArgs& args) {
   });
 
   worker.start();
-  // Every agent runs every schedule: the idempotency key of a fire time keeps
-  // one job per tick, whichever agent enqueues it first.
+  // The leader runs the schedules (and purges the queue). A fire time's
+  // idempotency key keeps one job per tick even while a leadership changes
+  // hands.
   agent::Scheduler scheduler(config.schedules, **queue, real_clock(), kinds,
                              agent::SchedulerOptions{.on_enqueued = [&worker] { worker.wake(); }});
-  scheduler.start();
+  std::atomic<bool> leading{false};
+  const std::string member_info = "{\"version\":\"" + std::string(version()) + "\",\"listen\":\"" +
+                                  host + ":" + std::to_string(bound) + "\"}";
+  // Membership: a heartbeat and a try for the leader lease every third of
+  // the lease.
+  std::thread membership([&] {
+    std::unique_lock lock(shutdown.mu);
+    while (!shutdown.requested) {
+      lock.unlock();
+      if (auto st = (*queue)->heartbeat_member(worker_id, member_info, config.agent.lease); !st) {
+        log::warn("member heartbeat failed", {{"error", st.error().to_string()}});
+      }
+      auto led = (*queue)->lead(worker_id, config.agent.lease);
+      if (led && led->leader && !leading) {
+        leading = true;
+        log::info("agent leads", {{"term", led->term}});
+        scheduler.start();
+      } else if ((!led || !led->leader) && leading) {
+        // Renewal failed or someone else holds the lease: stop scheduling at
+        // once (the lease may still run, but its renewal is in doubt).
+        leading = false;
+        log::warn("agent no longer leads",
+                  {{"error", led ? "the lease is held by " + led->holder : led.error().message}});
+        scheduler.stop();
+      }
+      lock.lock();
+      shutdown.cv.wait_for(lock, config.agent.lease / 3, [&] { return shutdown.requested; });
+    }
+  });
 
   // Probe rounds until asked to stop.
   targets_gauge.set({}, static_cast<double>(config.targets.size()));
@@ -185,7 +213,7 @@ int cmd_agent(Session& s, const AgentArgs& args) {
     worker_jobs.set({"failed"}, static_cast<double>(stats.failed));
     worker_jobs.set({"lease_lost"}, static_cast<double>(stats.lost));
     worker_jobs.set({"released"}, static_cast<double>(stats.released));
-    for (int batch = 0; batch < 10; ++batch) {
+    for (int batch = 0; batch < 10 && leading; ++batch) {
       auto purged = (*queue)->purge_finished(
           std::chrono::system_clock::now() - config.agent.job_retention, 1000);
       if (!purged || *purged < 1000) break;
@@ -199,8 +227,13 @@ int cmd_agent(Session& s, const AgentArgs& args) {
 
   // Clean shutdown: stop serving, join the threads.
   log::info("agent stopping", {{"signal", shutdown.signal}});
+  membership.join();
   scheduler.stop();
   worker.stop();
+  // Gone from the members, and the leader lease (if held) free at once.
+  if (auto st = (*queue)->leave_member(worker_id); !st) {
+    log::warn("leaving the members failed", {{"error", st.error().to_string()}});
+  }
   server.stop();
   http.join();
   waiter.join();

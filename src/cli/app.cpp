@@ -478,6 +478,41 @@ int cmd_jobs_cancel(Session& s, const QueueArgs& a) {
   return 0;
 }
 
+int cmd_agent_members(Session& s) {
+  auto queue = s.queue();
+  if (!queue) return report(queue.error());
+  auto members = (*queue)->members();
+  if (!members) return report(members.error());
+  auto terms = (*queue)->leader_terms(1);
+  if (!terms) return report(terms.error());
+  if (s.format() == OutputFormat::kJson) {
+    json j;
+    j["members"] = json::array();
+    for (const auto& m : *members) j["members"].push_back(agent::member_json(m));
+    if (!terms->empty()) {
+      j["last_term"] = {{"term", terms->front().term},
+                        {"holder", terms->front().holder},
+                        {"started_at", format_utc(terms->front().started_at)},
+                        {"held_until", format_utc(terms->front().held_until)}};
+    }
+    print(json_text(j, 2) + "\n");
+    return 0;
+  }
+  Table t{.headers = {"MEMBER", "ALIVE", "LEADER", "RUNNING", "LAST HEARTBEAT", "STARTED"}};
+  for (const auto& m : *members) {
+    t.rows.push_back({m.id, m.alive ? "yes" : "no", m.leader ? "yes" : "-",
+                      std::to_string(m.running_jobs), format_utc(m.last_heartbeat),
+                      format_utc(m.started_at)});
+  }
+  std::string out = t.render(s.color());
+  if (!terms->empty()) {
+    out += "last leader term: " + std::to_string(terms->front().term) + " (" +
+           terms->front().holder + ", since " + format_utc(terms->front().started_at) + ")\n";
+  }
+  print(out);
+  return 0;
+}
+
 struct RunsArgs {
   std::string target, kind, state, run_id;
   std::size_t limit = 20;
@@ -745,13 +780,18 @@ std::unique_ptr<CLI::App> build_app(Commands& c, Session& s) {
 
   auto* agent = app->add_subcommand(
       "agent",
-      "Run the agent: probe rounds every agent.probe_interval, /metrics, /healthz, /readyz");
+      "Run the agent: probe rounds, schedules, queued jobs, /metrics, the API; or list members");
   agent->add_option("--listen", c.agent.listen,
                     "host:port to serve on (overrides agent.listen; port 0: any free port, "
                     "logged)");
   agent->footer(examples_footer(
       {{"dbops --config /etc/dbops/dbops.yaml agent", "serve metrics for Prometheus to scrape"}}));
+  auto* members = agent->add_subcommand(
+      "members", "List the agents on the state store: alive, leader, running jobs");
+  members->footer(examples_footer({{"dbops agent members", "who is up, who leads"}}));
+  members->callback([&] { c.action = [&] { return cmd_agent_members(s); }; });
   agent->callback([&] {
+    if (members->parsed()) return;
     c.agent_logs_info = true;
     c.action = [&] { return cmd_agent(s, c.agent); };
   });

@@ -202,5 +202,78 @@ TEST_F(Agents, ThreeAgentsRunEveryJobThroughKillsAndAFreeze) {
   }
 }
 
+TEST_F(Agents, WhenTheLeaderIsKilledAnotherLeadsInTheNextTerm) {
+  config::StateConfig state;
+  state.postgres_dsn = Secret(dsn_);
+  auto opened = store::open_queue(state);
+  ASSERT_TRUE(opened) << opened.error().to_string();
+  auto& queue = **opened;
+  std::vector<BackgroundProcess> agents;
+  agents.push_back(start_agent("l1"));
+  agents.push_back(start_agent("l2"));
+  // The leader, by member id (host:pid).
+  auto leader = [&]() -> std::string {
+    auto members = queue.members();
+    if (!members) return "";
+    for (const auto& m : *members) {
+      if (m.leader && m.alive) return m.id;
+    }
+    return "";
+  };
+  auto wait_leader = [&](const std::string& not_this) {
+    for (int i = 0; i < 100; ++i) {
+      const std::string l = leader();
+      if (!l.empty() && l != not_this) return l;
+      std::this_thread::sleep_for(100ms);
+    }
+    return std::string();
+  };
+  const std::string first = wait_leader("");
+  ASSERT_FALSE(first.empty());
+  const auto term1 = queue.leader_terms(1);
+  ASSERT_TRUE(term1 && !term1->empty());
+  // Kill -9 the leader: its lease (2s) runs out and the other agent leads.
+  const int pid = std::stoi(first.substr(first.rfind(':') + 1));
+  BackgroundProcess* victim = nullptr;
+  for (auto& a : agents) {
+    if (a.pid() == pid) victim = &a;
+  }
+  ASSERT_NE(victim, nullptr) << first;
+  const auto killed_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(victim->signal(SIGKILL));
+  const std::string second = wait_leader(first);
+  ASSERT_FALSE(second.empty());
+  EXPECT_LT(std::chrono::steady_clock::now() - killed_at, 8s);
+  const auto terms = queue.leader_terms(10);
+  ASSERT_TRUE(terms && terms->size() >= 2);
+  EXPECT_EQ((*terms)[0].holder, second);
+  EXPECT_EQ((*terms)[0].term, term1->front().term + 1);
+  for (std::size_t i = 0; i + 1 < terms->size(); ++i) {
+    EXPECT_GE((*terms)[i].started_at, (*terms)[i + 1].held_until) << "term " << (*terms)[i].term;
+  }
+  // The members list shows the dead one as not alive once its lease is gone.
+  std::this_thread::sleep_for(2500ms);
+  auto members = queue.members();
+  ASSERT_TRUE(members);
+  for (const auto& m : *members) {
+    if (m.id == first) {
+      EXPECT_FALSE(m.alive);
+    }
+    if (m.id == second) {
+      EXPECT_TRUE(m.alive && m.leader);
+    }
+  }
+  for (auto& a : agents) {
+    if (a.running()) {
+      ASSERT_TRUE(a.signal(SIGTERM));
+      EXPECT_TRUE(a.wait_for(20s));
+    }
+  }
+  // SIGTERM leaves: the survivor is gone from the members.
+  members = queue.members();
+  ASSERT_TRUE(members);
+  for (const auto& m : *members) EXPECT_NE(m.id, second);
+}
+
 }  // namespace
 }  // namespace dbops::testing
