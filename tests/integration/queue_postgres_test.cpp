@@ -304,8 +304,8 @@ TEST_F(PostgresQueue, TheSchemaIsCreatedOnceWhenManyOpenAtOnce) {
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(sql(db_, "SELECT version, description FROM dbops_schema_migrations ORDER BY version")
                 .to_text(),
-            "1|job queue\n2|job queue: idempotency keys by prefix\n3|agent members and the "
-            "leader lease");
+            "1|job queue\n2|job queue: idempotency keys by prefix\n3|job queue: agent members "
+            "and the leader lease");
   EXPECT_EQ(sql(db_, "SELECT count(*) FROM dbops_jobs").text(0, 0), std::to_string(kOpeners));
   // Opening a current schema again changes nothing.
   ASSERT_NE(must_open(db_), nullptr);

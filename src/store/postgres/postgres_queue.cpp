@@ -101,7 +101,7 @@ CREATE INDEX dbops_jobs_target ON dbops_jobs (target, id);
 CREATE INDEX dbops_jobs_key_prefix ON dbops_jobs (idempotency_key COLLATE "C")
   WHERE idempotency_key <> '';
 )sql"},
-    {3, "agent members and the leader lease", R"sql(
+    {3, "job queue: agent members and the leader lease", R"sql(
 CREATE TABLE dbops_members (
   id             text PRIMARY KEY,
   info           text NOT NULL DEFAULT '{}',
