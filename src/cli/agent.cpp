@@ -9,9 +9,11 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "agent/api.hpp"
+#include "agent/ownership.hpp"
 #include "agent/scheduler.hpp"
 #include "agent/worker.hpp"
 #include "cli/commands.hpp"
@@ -175,13 +177,33 @@ int cmd_agent(Session& s, const AgentArgs& args) {
   });
 
   // Probe rounds until asked to stop.
-  targets_gauge.set({}, static_cast<double>(config.targets.size()));
   while (true) {
     const auto started = std::chrono::steady_clock::now();
+    // This agent probes (and exports) the targets that rendezvous hashing
+    // gives it among the live members; all of them when it is alone, or when
+    // the members cannot be read (twice the work rather than a gap).
+    std::vector<std::string> all_targets;
+    for (const auto& t : config.targets) all_targets.push_back(t.name);
+    std::vector<std::string> owned = all_targets;
+    if (auto members = (*queue)->members()) {
+      std::vector<std::string> alive;
+      for (const auto& m : *members) {
+        if (m.alive) alive.push_back(m.id);
+      }
+      owned = agent::owned_targets(all_targets, alive, worker_id);
+    }
+    targets_gauge.set({}, static_cast<double>(owned.size()));
     // Only the targets that are not up are kept with each round's run.
-    auto round =
-        runner.run(runtime::JobSpec{.kind = "probe", .params_json = R"({"detail":false})"});
-    if (!round) {
+    nlohmann::json params{{"detail", false}, {"targets", owned}};
+    Result<runtime::RunReport> round = fail(ErrorCode::kNotFound, "no target of its own");
+    if (!owned.empty()) {
+      round = runner.run(runtime::JobSpec{.kind = "probe", .params_json = params.dump()});
+    } else {
+      ready = true;
+    }
+    if (!round && owned.empty()) {
+      // Nothing of its own to probe this round.
+    } else if (!round) {
       rounds.add({"error"});
       log::error("probe round could not run", {{"error", round.error().to_string()}});
     } else {

@@ -5,6 +5,7 @@
 // more than once only if its attempt was interrupted (attempt > 1), and the
 // frozen agent's late completions were refused.
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "core/background_process.hpp"
@@ -273,6 +275,107 @@ TEST_F(Agents, WhenTheLeaderIsKilledAnotherLeadsInTheNextTerm) {
   members = queue.members();
   ASSERT_TRUE(members);
   for (const auto& m : *members) EXPECT_NE(m.id, second);
+}
+
+// The port an agent logged ("agent listening"), once it has.
+int agent_port(const fs::path& log) {
+  for (int i = 0; i < 200; ++i) {
+    const std::string text = read_file(log);
+    const auto pos = text.find("\"msg\":\"agent listening\"");
+    if (pos != std::string::npos) {
+      const auto port_pos = text.find("\"port\":", pos);
+      if (port_pos != std::string::npos) return std::atoi(text.c_str() + port_pos + 7);
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  return 0;
+}
+
+// The targets whose dbops_target_up series an agent exports.
+std::set<std::string> exported_targets(int port) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(2);
+  client.set_read_timeout(5);
+  std::set<std::string> out;
+  auto res = client.Get("/metrics");
+  if (!res) return out;
+  for (const auto& line : split(res->body, '\n')) {
+    if (!line.starts_with("dbops_target_up{")) continue;
+    const auto pos = line.find("target=\"");
+    if (pos == std::string::npos) continue;
+    out.insert(line.substr(pos + 8, line.find('"', pos + 8) - pos - 8));
+  }
+  return out;
+}
+
+TEST_F(Agents, EveryTargetIsExportedByExactlyOneAgentAndMovesWhenItsAgentDies) {
+  std::ofstream config(dir_.path() / "dbops.yaml", std::ios::trunc);
+  config << "state: ${env:STATE_DSN}\n"
+            "agent:\n  lease: 2s\n  poll_interval: 200ms\n  shutdown_grace: 1s\n"
+            "  probe_interval: 500ms\n"
+            "targets:\n";
+  std::set<std::string> all;
+  for (int i = 0; i < 8; ++i) {
+    const std::string name = "lite-" + std::to_string(i);
+    all.insert(name);
+    config << "  - {name: " << name << ", engine: sqlite, path: ./" << name << ".db}\n";
+    std::ofstream(dir_.path() / (name + ".db"));
+  }
+  config.close();
+  std::vector<BackgroundProcess> agents;
+  std::vector<int> ports;
+  for (const char* name : {"r1", "r2", "r3"}) {
+    agents.push_back(start_agent(name));
+    ports.push_back(agent_port(dir_.path() / (std::string(name) + ".log")));
+    ASSERT_GT(ports.back(), 0) << read_file(dir_.path() / (std::string(name) + ".log"));
+  }
+  // Each target in exactly one agent's /metrics, all targets covered.
+  auto spread_ok = [&](const std::vector<std::size_t>& live, std::string* why) {
+    std::map<std::string, int> seen;
+    for (const auto i : live) {
+      for (const auto& t : exported_targets(ports[i])) ++seen[t];
+    }
+    std::set<std::string> covered;
+    for (const auto& [t, n] : seen) {
+      covered.insert(t);
+      if (n != 1) {
+        *why = t + " exported by " + std::to_string(n) + " agents";
+        return false;
+      }
+    }
+    if (covered != all) {
+      *why = std::to_string(covered.size()) + " of " + std::to_string(all.size()) +
+             " targets exported";
+      return false;
+    }
+    return true;
+  };
+  std::string why;
+  bool ok = false;
+  for (int i = 0; i < 100 && !ok; ++i) {
+    ok = spread_ok({0, 1, 2}, &why);
+    if (!ok) std::this_thread::sleep_for(200ms);
+  }
+  ASSERT_TRUE(ok) << why;
+  // With three agents, the work is shared.
+  EXPECT_LT(exported_targets(ports[0]).size(), all.size());
+
+  // kill -9 one: within its lease (2s) and a round, its targets are exported
+  // by the others, still each by one.
+  const auto killed_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(agents[2].signal(SIGKILL));
+  agents[2].wait_for(10s);
+  ok = false;
+  for (int i = 0; i < 100 && !ok; ++i) {
+    ok = spread_ok({0, 1}, &why);
+    if (!ok) std::this_thread::sleep_for(200ms);
+  }
+  ASSERT_TRUE(ok) << why;
+  EXPECT_LT(std::chrono::steady_clock::now() - killed_at, 10s);
+  for (std::size_t i = 0; i < 2; ++i) {
+    ASSERT_TRUE(agents[i].signal(SIGTERM));
+    EXPECT_TRUE(agents[i].wait_for(20s));
+  }
 }
 
 }  // namespace
