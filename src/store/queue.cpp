@@ -4,6 +4,8 @@
 #include <array>
 #include <cmath>
 
+#include "store/queue_rows.hpp"
+
 namespace dbops::store {
 namespace {
 
@@ -59,6 +61,53 @@ std::optional<std::string> key_range_end(std::string_view prefix) {
     }
   }
   return std::nullopt;
+}
+
+QueuedJob queued_job_from_row(const engine::QueryResult& r, std::size_t i,
+                              TimePoint (*time)(std::int64_t)) {
+  QueuedJob j;
+  j.id = r.integer(i, 0);
+  j.spec.kind = r.text(i, 1);
+  j.spec.target = r.text(i, 2);
+  j.spec.params_json = r.text(i, 3);
+  j.spec.idempotency_key = r.text(i, 4);
+  j.spec.priority = static_cast<int>(r.integer(i, 5));
+  j.run_at = time(r.integer(i, 6));
+  j.spec.run_at = j.run_at;
+  j.spec.max_attempts = static_cast<int>(r.integer(i, 7));
+  j.spec.timeout = std::chrono::milliseconds(r.integer(i, 8));
+  j.spec.exclusive = r.integer(i, 9) != 0;
+  j.state = parse_job_state(r.text(i, 10)).value_or(JobState::kFailed);
+  j.attempt = static_cast<int>(r.integer(i, 11));
+  j.lease_owner = r.text(i, 12);
+  if (!r.is_null(i, 13)) j.lease_expires_at = time(r.integer(i, 13));
+  j.lease_token = r.integer(i, 14);
+  j.last_error = r.text(i, 15);
+  j.result_json = r.text(i, 16);
+  j.created_at = time(r.integer(i, 17));
+  j.updated_at = time(r.integer(i, 18));
+  if (!r.is_null(i, 19)) j.finished_at = time(r.integer(i, 19));
+  return j;
+}
+
+Status check_job_spec(const JobSpec& spec) {
+  if (spec.kind.empty()) return fail(ErrorCode::kInvalidArgument, "a job needs a kind");
+  if (spec.max_attempts < 1) {
+    return fail(ErrorCode::kInvalidArgument, "job " + spec.kind +
+                                                 ": max_attempts must be at least 1, not " +
+                                                 std::to_string(spec.max_attempts));
+  }
+  if (spec.timeout.count() < 0) {
+    return fail(ErrorCode::kInvalidArgument, "job " + spec.kind + ": negative timeout");
+  }
+  return ok();
+}
+
+Error lease_lost_error(std::int64_t id, std::int64_t token) {
+  return make_error(ErrorCode::kConflict, "job " + std::to_string(id) + ": lease lost (token " +
+                                              std::to_string(token) +
+                                              " is no longer the job's: it expired and was claimed "
+                                              "again, or the job was cancelled or finished)");
 }
 
 }  // namespace dbops::store

@@ -33,6 +33,8 @@
 
 #include "core/log.hpp"
 #include "engine/postgres/postgres_session.hpp"
+#include "store/postgres/pg_schema.hpp"
+#include "store/queue_rows.hpp"
 
 namespace dbops::store::postgres {
 namespace {
@@ -41,12 +43,6 @@ using engine::Param;
 using engine::QueryResult;
 using engine::postgres::PostgresSession;
 using namespace std::chrono_literals;
-
-struct Migration {
-  int version;
-  const char* description;
-  const char* sql;
-};
 
 // Versioned and expand-only (tables, columns, indexes are added, never
 // dropped or narrowed), so that the previous release keeps working on a
@@ -125,8 +121,6 @@ CREATE TABLE dbops_leader_terms (
 )sql"},
 };
 
-constexpr int kLatestVersion = std::span(kMigrations).back().version;
-
 // Sessions kept open; more callers wait for one.
 constexpr std::size_t kMaxSessions = 4;
 // A session idle for longer is pinged before use: the server (or PgBouncer)
@@ -136,24 +130,7 @@ constexpr auto kPingAfterIdle = 30s;
 // target at the head of the queue do not starve the rest of the batch.
 constexpr std::size_t kClaimSlack = 32;
 
-std::int64_t to_us(TimePoint t) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
-}
-TimePoint from_us(std::int64_t us) {
-  return TimePoint{std::chrono::duration_cast<TimePoint::duration>(std::chrono::microseconds{us})};
-}
-
-// SQL for a timestamptz column as microseconds since the epoch (exact on
-// PostgreSQL 14+, where extract() returns numeric).
-std::string us(std::string_view column) {
-  return "(extract(epoch FROM " + std::string(column) + ") * 1000000)::int8";
-}
-// SQL for a timestamptz from microseconds since the epoch in parameter `param`.
-std::string at(std::string_view param) {
-  return "(timestamptz 'epoch' + " + std::string(param) + "::int8 * interval '1 microsecond')";
-}
-
-// The columns job_from_row() reads, each prefixed with `alias` ("j.").
+// The columns queued_job_from_row() reads, each prefixed with `alias` ("j.").
 std::string job_columns(std::string_view alias) {
   const std::string a(alias);
   return a + "id, " + a + "kind, " + a + "target, " + a + "params_json, " + a +
@@ -164,57 +141,11 @@ std::string job_columns(std::string_view alias) {
          ", " + us(a + "finished_at");
 }
 
-QueuedJob job_from_row(const QueryResult& r, std::size_t i) {
-  QueuedJob j;
-  j.id = r.integer(i, 0);
-  j.spec.kind = r.text(i, 1);
-  j.spec.target = r.text(i, 2);
-  j.spec.params_json = r.text(i, 3);
-  j.spec.idempotency_key = r.text(i, 4);
-  j.spec.priority = static_cast<int>(r.integer(i, 5));
-  j.run_at = from_us(r.integer(i, 6));
-  j.spec.run_at = j.run_at;
-  j.spec.max_attempts = static_cast<int>(r.integer(i, 7));
-  j.spec.timeout = std::chrono::milliseconds(r.integer(i, 8));
-  j.spec.exclusive = r.integer(i, 9) != 0;
-  j.state = parse_job_state(r.text(i, 10)).value_or(JobState::kFailed);
-  j.attempt = static_cast<int>(r.integer(i, 11));
-  j.lease_owner = r.text(i, 12);
-  if (!r.is_null(i, 13)) j.lease_expires_at = from_us(r.integer(i, 13));
-  j.lease_token = r.integer(i, 14);
-  j.last_error = r.text(i, 15);
-  j.result_json = r.text(i, 16);
-  j.created_at = from_us(r.integer(i, 17));
-  j.updated_at = from_us(r.integer(i, 18));
-  if (!r.is_null(i, 19)) j.finished_at = from_us(r.integer(i, 19));
-  return j;
-}
-
 std::vector<QueuedJob> jobs_from(const QueryResult& r) {
   std::vector<QueuedJob> out;
   out.reserve(r.rows.size());
-  for (std::size_t i = 0; i < r.rows.size(); ++i) out.push_back(job_from_row(r, i));
+  for (std::size_t i = 0; i < r.rows.size(); ++i) out.push_back(queued_job_from_row(r, i, from_us));
   return out;
-}
-
-Status check_spec(const JobSpec& spec) {
-  if (spec.kind.empty()) return fail(ErrorCode::kInvalidArgument, "a job needs a kind");
-  if (spec.max_attempts < 1) {
-    return fail(ErrorCode::kInvalidArgument, "job " + spec.kind +
-                                                 ": max_attempts must be at least 1, not " +
-                                                 std::to_string(spec.max_attempts));
-  }
-  if (spec.timeout.count() < 0) {
-    return fail(ErrorCode::kInvalidArgument, "job " + spec.kind + ": negative timeout");
-  }
-  return ok();
-}
-
-Error lease_lost(std::int64_t id, std::int64_t token) {
-  return make_error(ErrorCode::kConflict, "job " + std::to_string(id) + ": lease lost (token " +
-                                              std::to_string(token) +
-                                              " is no longer the job's: it expired and was claimed "
-                                              "again, or the job was cancelled or finished)");
 }
 
 // A PostgreSQL array literal of integers: {1,2,3}.
@@ -243,63 +174,8 @@ double random01() {
   return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
 }
 
-// `body` between BEGIN and COMMIT; ROLLBACK when it fails.
-template <typename Body>
-auto in_transaction(PostgresSession& s, Body body) -> decltype(body()) {
-  DBOPS_TRY(s.exec("BEGIN"));
-  auto result = body();
-  if (!result) {
-    (void)s.exec("ROLLBACK");
-    return result;
-  }
-  if (auto commit = s.exec("COMMIT"); !commit) return std::unexpected(std::move(commit).error());
-  return result;
-}
-
-// Creates or migrates the schema. Several processes may open at once: the
-// migration runs in one transaction under a transaction-scoped advisory lock
-// (PgBouncer-safe), and re-reads the version once it holds it. A database
-// already at this version needs no lock and no DDL (nor the CREATE privilege).
 Status migrate(PostgresSession& s) {
-  const auto current_version = [&]() -> Result<int> {
-    DBOPS_ASSIGN(auto exists, s.query("SELECT to_regclass('dbops_schema_migrations') IS NOT NULL"));
-    if (exists.text(0, 0) != "t") return 0;
-    DBOPS_ASSIGN(auto v, s.query("SELECT coalesce(max(version), 0) FROM dbops_schema_migrations"));
-    return static_cast<int>(v.integer(0, 0));
-  };
-  DBOPS_ASSIGN(int version, current_version());
-  if (version < kLatestVersion) {
-    DBOPS_TRY(in_transaction(s, [&]() -> Status {
-      DBOPS_TRY(s.query("SELECT pg_advisory_xact_lock(hashtext('dbops_schema_migrations'))"));
-      DBOPS_TRY(s.exec("SET LOCAL lock_timeout = '30s'"));
-      DBOPS_TRY(
-          s.exec("CREATE TABLE IF NOT EXISTS dbops_schema_migrations ("
-                 " version integer PRIMARY KEY,"
-                 " description text NOT NULL,"
-                 " applied_at timestamptz NOT NULL DEFAULT clock_timestamp())"));
-      DBOPS_ASSIGN(version, current_version());
-      for (const auto& m : kMigrations) {
-        if (m.version <= version) continue;
-        if (auto applied = s.exec(m.sql); !applied) {
-          return fail(std::move(applied).error().with_context(
-              "schema migration " + std::to_string(m.version) + " (" + m.description + ")"));
-        }
-        const Param params[] = {static_cast<std::int64_t>(m.version), std::string(m.description)};
-        DBOPS_TRY(s.query(
-            "INSERT INTO dbops_schema_migrations (version, description) VALUES ($1::int, $2)",
-            params));
-        log::info("job queue: schema migrated",
-                  {{"version", m.version}, {"description", m.description}});
-      }
-      return ok();
-    }));
-  }
-  if (version > kLatestVersion) {
-    // Migrations only expand, so a newer schema still serves this release
-    // (agents are upgraded one at a time).
-    log::debug("job queue: the schema is newer than this dbops knows",
-               {{"version", version}, {"known", kLatestVersion}});
-  }
+  DBOPS_TRY(postgres::migrate(s, "dbops_schema_migrations", kMigrations, "job queue"));
   return ok();
 }
 
@@ -333,7 +209,7 @@ class PostgresQueue final : public JobQueue {
     nlohmann::json rows = nlohmann::json::array();
     for (std::size_t i = 0; i < specs.size(); ++i) {
       const JobSpec& spec = specs[i];
-      DBOPS_TRY(check_spec(spec));
+      DBOPS_TRY(check_job_spec(spec));
       rows.push_back({
           {"ord", i},
           {"kind", spec.kind},
@@ -492,7 +368,7 @@ ORDER BY i.ord)sql",
           QueryResult one;
           one.rows.push_back(
               std::vector<std::optional<std::string>>(r.rows[i].begin() + 1, r.rows[i].end()));
-          rows.emplace_back(r.integer(i, 0), job_from_row(one, 0));
+          rows.emplace_back(r.integer(i, 0), queued_job_from_row(one, 0, from_us));
         }
         std::sort(rows.begin(), rows.end(),
                   [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -535,7 +411,7 @@ ORDER BY i.ord)sql",
       DBOPS_ASSIGN(auto r, s.query("SELECT attempt, max_attempts FROM dbops_jobs "
                                    "WHERE id = $1 AND lease_token = $2 AND state = 'running'",
                                    key));
-      if (r.empty()) return fail(lease_lost(id, token));
+      if (r.empty()) return fail(lease_lost_error(id, token));
       const auto attempt = static_cast<int>(r.integer(0, 0));
       const auto max_attempts = static_cast<int>(r.integer(0, 1));
       JobState next = JobState::kFailed;
@@ -563,7 +439,7 @@ ORDER BY i.ord)sql",
                                    "WHERE id = $1 AND lease_token = $2 AND state = 'running' "
                                    "AND attempt = $7::int",
                                    params));
-      if (u.affected_rows != 1) return fail(lease_lost(id, token));
+      if (u.affected_rows != 1) return fail(lease_lost_error(id, token));
       return next;
     });
   }
@@ -618,7 +494,7 @@ ORDER BY i.ord)sql",
       DBOPS_ASSIGN(auto r,
                    s.query("SELECT " + job_columns("") + " FROM dbops_jobs WHERE id = $1", key));
       if (r.empty()) return std::optional<QueuedJob>{};
-      return job_from_row(r, 0);
+      return queued_job_from_row(r, 0, from_us);
     });
   }
 
@@ -819,7 +695,7 @@ ORDER BY i.ord)sql",
                 std::span<const Param> params) {
     return with_session([&](PostgresSession& s) -> Status {
       DBOPS_ASSIGN(auto r, s.query(sql, params));
-      if (r.affected_rows != 1) return fail(lease_lost(id, token));
+      if (r.affected_rows != 1) return fail(lease_lost_error(id, token));
       return ok();
     });
   }

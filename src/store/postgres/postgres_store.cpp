@@ -30,6 +30,7 @@
 
 #include "core/log.hpp"
 #include "engine/postgres/postgres_session.hpp"
+#include "store/postgres/pg_schema.hpp"
 
 namespace dbops::store::postgres {
 namespace {
@@ -38,12 +39,6 @@ using engine::Param;
 using engine::QueryResult;
 using engine::postgres::PostgresSession;
 using namespace std::chrono_literals;
-
-struct Migration {
-  int version;
-  const char* description;
-  const char* sql;
-};
 
 // Versioned and expand-only (tables, columns, indexes are added, never
 // dropped or narrowed), so that the previous release keeps working on a
@@ -131,23 +126,6 @@ constexpr std::size_t kMaxSessions = 4;
 // A session idle for longer is pinged before use: the server (or PgBouncer)
 // may have closed it meanwhile.
 constexpr auto kPingAfterIdle = 30s;
-
-std::int64_t to_us(TimePoint t) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
-}
-TimePoint from_us(std::int64_t us) {
-  return TimePoint{std::chrono::duration_cast<TimePoint::duration>(std::chrono::microseconds{us})};
-}
-
-// SQL for a timestamptz column as microseconds since the epoch (exact on
-// PostgreSQL 14+, where extract() returns numeric).
-std::string us(std::string_view column) {
-  return "(extract(epoch FROM " + std::string(column) + ") * 1000000)::int8";
-}
-// SQL for a timestamptz from microseconds since the epoch in `param`.
-std::string at(std::string_view param) {
-  return "(timestamptz 'epoch' + " + std::string(param) + "::int8 * interval '1 microsecond')";
-}
 
 // A LIMIT: SQLite reads the largest size_t (cast to -1) as no limit;
 // PostgreSQL refuses a negative one, so it is capped instead.
@@ -297,66 +275,13 @@ ON CONFLICT (repository, target, id) DO UPDATE SET
   return ok();
 }
 
-// `body` between BEGIN and COMMIT; ROLLBACK when it fails.
-template <typename Body>
-auto in_transaction(PostgresSession& s, Body body) -> decltype(body()) {
-  DBOPS_TRY(s.exec("BEGIN"));
-  auto result = body();
-  if (!result) {
-    (void)s.exec("ROLLBACK");
-    return result;
-  }
-  if (auto commit = s.exec("COMMIT"); !commit) return std::unexpected(std::move(commit).error());
-  return result;
-}
-
 // Creates or migrates the schema; returns the database's version (which may
 // be newer than this binary's). Several processes may open at once: the
 // migration runs in one transaction under a transaction-scoped advisory lock
 // (PgBouncer-safe), and re-reads the version once it holds it. A database
 // already at this version needs no lock and no DDL (nor the CREATE privilege).
 Result<int> migrate(PostgresSession& s) {
-  const auto current_version = [&]() -> Result<int> {
-    DBOPS_ASSIGN(auto exists, s.query("SELECT to_regclass('dbops_store_migrations') IS NOT NULL"));
-    if (exists.text(0, 0) != "t") return 0;
-    DBOPS_ASSIGN(auto v, s.query("SELECT coalesce(max(version), 0) FROM dbops_store_migrations"));
-    return static_cast<int>(v.integer(0, 0));
-  };
-  DBOPS_ASSIGN(int version, current_version());
-  if (version < kLatestVersion) {
-    DBOPS_TRY(in_transaction(s, [&]() -> Status {
-      DBOPS_TRY(s.query("SELECT pg_advisory_xact_lock(hashtext('dbops_store_migrations'))"));
-      DBOPS_TRY(s.exec("SET LOCAL lock_timeout = '30s'"));
-      DBOPS_TRY(
-          s.exec("CREATE TABLE IF NOT EXISTS dbops_store_migrations ("
-                 " version integer PRIMARY KEY,"
-                 " description text NOT NULL,"
-                 " applied_at timestamptz NOT NULL DEFAULT clock_timestamp())"));
-      DBOPS_ASSIGN(version, current_version());
-      for (const auto& m : kMigrations) {
-        if (m.version <= version) continue;
-        if (auto applied = s.exec(m.sql); !applied) {
-          return fail(std::move(applied).error().with_context(
-              "schema migration " + std::to_string(m.version) + " (" + m.description + ")"));
-        }
-        const Param params[] = {static_cast<std::int64_t>(m.version), std::string(m.description)};
-        DBOPS_TRY(s.query(
-            "INSERT INTO dbops_store_migrations (version, description) VALUES ($1::int, $2)",
-            params));
-        log::info("state store: schema migrated",
-                  {{"version", m.version}, {"description", m.description}});
-        version = m.version;
-      }
-      return ok();
-    }));
-  }
-  if (version > kLatestVersion) {
-    // Migrations only expand, so a newer schema still serves this release
-    // (agents are upgraded one at a time).
-    log::debug("state store: the schema is newer than this dbops knows",
-               {{"version", version}, {"known", kLatestVersion}});
-  }
-  return version;
+  return postgres::migrate(s, "dbops_store_migrations", kMigrations, "state store");
 }
 
 // Whether a failed call may run again on a new session when its connection

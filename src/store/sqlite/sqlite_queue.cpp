@@ -6,6 +6,7 @@
 #include <set>
 
 #include "engine/sqlite/sqlite_session.hpp"
+#include "store/queue_rows.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace dbops::store::sqlite {
@@ -32,52 +33,6 @@ constexpr const char* kJobColumns =
     "timeout_ms, exclusive, state, attempt, lease_owner, lease_expires_at_ms, lease_token, "
     "last_error, result_json, created_at_ms, updated_at_ms, finished_at_ms";
 
-QueuedJob job_from_row(const QueryResult& r, std::size_t i) {
-  QueuedJob j;
-  j.id = r.integer(i, 0);
-  j.spec.kind = r.text(i, 1);
-  j.spec.target = r.text(i, 2);
-  j.spec.params_json = r.text(i, 3);
-  j.spec.idempotency_key = r.text(i, 4);
-  j.spec.priority = static_cast<int>(r.integer(i, 5));
-  j.run_at = from_ms(r.integer(i, 6));
-  j.spec.run_at = j.run_at;
-  j.spec.max_attempts = static_cast<int>(r.integer(i, 7));
-  j.spec.timeout = std::chrono::milliseconds(r.integer(i, 8));
-  j.spec.exclusive = r.integer(i, 9) != 0;
-  j.state = parse_job_state(r.text(i, 10)).value_or(JobState::kFailed);
-  j.attempt = static_cast<int>(r.integer(i, 11));
-  j.lease_owner = r.text(i, 12);
-  if (!r.is_null(i, 13)) j.lease_expires_at = from_ms(r.integer(i, 13));
-  j.lease_token = r.integer(i, 14);
-  j.last_error = r.text(i, 15);
-  j.result_json = r.text(i, 16);
-  j.created_at = from_ms(r.integer(i, 17));
-  j.updated_at = from_ms(r.integer(i, 18));
-  if (!r.is_null(i, 19)) j.finished_at = from_ms(r.integer(i, 19));
-  return j;
-}
-
-Status check_spec(const JobSpec& spec) {
-  if (spec.kind.empty()) return fail(ErrorCode::kInvalidArgument, "a job needs a kind");
-  if (spec.max_attempts < 1) {
-    return fail(ErrorCode::kInvalidArgument, "job " + spec.kind +
-                                                 ": max_attempts must be at least 1, not " +
-                                                 std::to_string(spec.max_attempts));
-  }
-  if (spec.timeout.count() < 0) {
-    return fail(ErrorCode::kInvalidArgument, "job " + spec.kind + ": negative timeout");
-  }
-  return ok();
-}
-
-Error lease_lost(std::int64_t id, std::int64_t token) {
-  return make_error(ErrorCode::kConflict, "job " + std::to_string(id) + ": lease lost (token " +
-                                              std::to_string(token) +
-                                              " is no longer the job's: it expired and was claimed "
-                                              "again, or the job was cancelled or finished)");
-}
-
 // One connection, used under a mutex: SQLite serialises writers anyway, and
 // a single agent's workers claim in batches.
 class SqliteQueue final : public JobQueue {
@@ -93,7 +48,7 @@ class SqliteQueue final : public JobQueue {
   }
 
   Result<std::vector<EnqueueResult>> enqueue_batch(std::span<const JobSpec> specs) override {
-    for (const auto& spec : specs) DBOPS_TRY(check_spec(spec));
+    for (const auto& spec : specs) DBOPS_TRY(check_job_spec(spec));
     std::lock_guard lock(mu_);
     std::vector<EnqueueResult> out;
     DBOPS_TRY(in_transaction([&]() -> Status {
@@ -196,7 +151,7 @@ class SqliteQueue final : public JobQueue {
                                                          "RETURNING ") +
                                                  kJobColumns,
                                              update));
-        out.push_back(job_from_row(r, 0));
+        out.push_back(queued_job_from_row(r, 0, from_ms));
       }
       return ok();
     }));
@@ -211,7 +166,7 @@ class SqliteQueue final : public JobQueue {
                                          "updated_at_ms = ? WHERE id = ? AND lease_token = ? AND "
                                          "state = 'running'",
                                          params));
-    if (r.affected_rows != 1) return fail(lease_lost(id, token));
+    if (r.affected_rows != 1) return fail(lease_lost_error(id, token));
     return ok();
   }
 
@@ -224,7 +179,7 @@ class SqliteQueue final : public JobQueue {
                                          "finished_at_ms = ? WHERE id = ? AND lease_token = ? "
                                          "AND state = 'running'",
                                          params));
-    if (r.affected_rows != 1) return fail(lease_lost(id, token));
+    if (r.affected_rows != 1) return fail(lease_lost_error(id, token));
     return ok();
   }
 
@@ -237,7 +192,7 @@ class SqliteQueue final : public JobQueue {
       DBOPS_ASSIGN(auto r, session_->query("SELECT attempt, max_attempts FROM jobs WHERE id = ? "
                                            "AND lease_token = ? AND state = 'running'",
                                            key));
-      if (r.empty()) return fail(lease_lost(id, token));
+      if (r.empty()) return fail(lease_lost_error(id, token));
       const auto attempt = static_cast<int>(r.integer(0, 0));
       const auto max_attempts = static_cast<int>(r.integer(0, 1));
       const std::int64_t now = now_ms();
@@ -276,7 +231,7 @@ class SqliteQueue final : public JobQueue {
                                          "updated_at_ms = ? WHERE id = ? AND lease_token = ? AND "
                                          "state = 'running'",
                                          params));
-    if (r.affected_rows != 1) return fail(lease_lost(id, token));
+    if (r.affected_rows != 1) return fail(lease_lost_error(id, token));
     return ok();
   }
 
@@ -317,7 +272,8 @@ class SqliteQueue final : public JobQueue {
                                  kJobColumns,
                              params));
     std::vector<QueuedJob> out;
-    for (std::size_t i = 0; i < r.rows.size(); ++i) out.push_back(job_from_row(r, i));
+    for (std::size_t i = 0; i < r.rows.size(); ++i)
+      out.push_back(queued_job_from_row(r, i, from_ms));
     return out;
   }
 
@@ -328,7 +284,7 @@ class SqliteQueue final : public JobQueue {
         auto r,
         session_->query(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?", key));
     if (r.empty()) return std::optional<QueuedJob>{};
-    return job_from_row(r, 0);
+    return queued_job_from_row(r, 0, from_ms);
   }
 
   Result<std::vector<QueuedJob>> list(const JobQuery& q) override {
@@ -351,7 +307,8 @@ class SqliteQueue final : public JobQueue {
     params.emplace_back(static_cast<std::int64_t>(q.limit));
     DBOPS_ASSIGN(auto r, session_->query(sql, params));
     std::vector<QueuedJob> out;
-    for (std::size_t i = 0; i < r.rows.size(); ++i) out.push_back(job_from_row(r, i));
+    for (std::size_t i = 0; i < r.rows.size(); ++i)
+      out.push_back(queued_job_from_row(r, i, from_ms));
     return out;
   }
 
