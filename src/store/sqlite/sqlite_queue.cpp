@@ -51,7 +51,7 @@ class SqliteQueue final : public JobQueue {
     for (const auto& spec : specs) DBOPS_TRY(check_job_spec(spec));
     std::lock_guard lock(mu_);
     std::vector<EnqueueResult> out;
-    DBOPS_TRY(in_transaction([&]() -> Status {
+    DBOPS_TRY(write_transaction(*session_, [&]() -> Status {
       const std::int64_t now = now_ms();
       for (const auto& spec : specs) {
         const std::int64_t run_at = spec.run_at ? to_ms(*spec.run_at) : now;
@@ -102,7 +102,7 @@ class SqliteQueue final : public JobQueue {
     std::vector<QueuedJob> out;
     if (request.max_jobs == 0) return out;
     std::lock_guard lock(mu_);
-    DBOPS_TRY(in_transaction([&]() -> Status {
+    DBOPS_TRY(write_transaction(*session_, [&]() -> Status {
       const std::int64_t now = now_ms();
       std::vector<Param> params = {now, now};
       std::string kinds;
@@ -187,7 +187,7 @@ class SqliteQueue final : public JobQueue {
                                 bool retryable) override {
     std::lock_guard lock(mu_);
     JobState next = JobState::kFailed;
-    DBOPS_TRY(in_transaction([&]() -> Status {
+    DBOPS_TRY(write_transaction(*session_, [&]() -> Status {
       const Param key[] = {id, token};
       DBOPS_ASSIGN(auto r, session_->query("SELECT attempt, max_attempts FROM jobs WHERE id = ? "
                                            "AND lease_token = ? AND state = 'running'",
@@ -238,7 +238,7 @@ class SqliteQueue final : public JobQueue {
   Result<JobState> cancel(std::int64_t id) override {
     std::lock_guard lock(mu_);
     JobState previous = JobState::kCancelled;
-    DBOPS_TRY(in_transaction([&]() -> Status {
+    DBOPS_TRY(write_transaction(*session_, [&]() -> Status {
       const Param key[] = {id};
       DBOPS_ASSIGN(auto r, session_->query("SELECT state FROM jobs WHERE id = ?", key));
       if (r.empty()) {
@@ -340,7 +340,7 @@ class SqliteQueue final : public JobQueue {
 
   Status leave_member(std::string_view id) override {
     std::lock_guard lock(mu_);
-    return in_transaction([&]() -> Status {
+    return write_transaction(*session_, [&]() -> Status {
       const std::int64_t now = now_ms();
       const Param key[] = {std::string(id)};
       DBOPS_TRY(session_->query("DELETE FROM members WHERE id = ?", key));
@@ -382,7 +382,7 @@ class SqliteQueue final : public JobQueue {
   Result<Leadership> lead(std::string_view id, std::chrono::milliseconds lease) override {
     std::lock_guard lock(mu_);
     Leadership out;
-    DBOPS_TRY(in_transaction([&]() -> Status {
+    DBOPS_TRY(write_transaction(*session_, [&]() -> Status {
       const std::int64_t now = now_ms();
       DBOPS_ASSIGN(auto cur,
                    session_->query("SELECT holder, term, expires_at_ms FROM leader WHERE id = 1"));
@@ -460,21 +460,6 @@ class SqliteQueue final : public JobQueue {
     return d(rng_);
   }
 
-  // `body` in one write transaction (the caller holds mu_).
-  Status in_transaction(const std::function<Status()>& body) {
-    DBOPS_TRY(session_->exec("BEGIN IMMEDIATE"));
-    Status status = body();
-    if (!status) {
-      (void)session_->exec("ROLLBACK");
-      return status;
-    }
-    if (auto commit = session_->exec("COMMIT"); !commit) {
-      (void)session_->exec("ROLLBACK");
-      return commit;
-    }
-    return ok();
-  }
-
   std::mutex mu_;
   std::unique_ptr<engine::SqlSession> session_;
   std::string path_;
@@ -486,12 +471,10 @@ class SqliteQueue final : public JobQueue {
 
 Result<std::unique_ptr<JobQueue>> open_sqlite_queue(const std::string& path,
                                                     const RetryPolicy& retry) {
-  // Creates the file and brings its schema (with the queue's tables) up to
-  // date.
-  DBOPS_TRY(open_sqlite_store(path));
-  auto session = engine::sqlite::open(path, {.create = false, .wal = true});
-  if (!session) return std::unexpected(std::move(session).error().with_context("job queue"));
-  return std::unique_ptr<JobQueue>(std::make_unique<SqliteQueue>(std::move(*session), path, retry));
+  auto opened = open_state_file(path);
+  if (!opened) return std::unexpected(std::move(opened).error().with_context("job queue"));
+  return std::unique_ptr<JobQueue>(
+      std::make_unique<SqliteQueue>(std::move(opened->session), path, retry));
 }
 
 }  // namespace dbops::store::sqlite

@@ -465,7 +465,7 @@ class SqliteStore final : public Store {
       keyed.repository = std::string(repository);
       DBOPS_TRY(check_backup_key(keyed));
     }
-    auto r = in_transaction([&]() -> Status {
+    auto r = write_transaction(*session_, [&]() -> Status {
       const Param params[] = {std::string(repository)};
       DBOPS_TRY(session_->query("DELETE FROM backups WHERE repository = ?", params));
       for (const auto& b : backups) {
@@ -572,22 +572,6 @@ class SqliteStore final : public Store {
     return ok();
   }
 
-  // Runs `body` in one write transaction: committed when it succeeds, rolled
-  // back when it fails.
-  Status in_transaction(const std::function<Status()>& body) {
-    DBOPS_TRY(session_->exec("BEGIN IMMEDIATE"));
-    Status status = body();
-    if (!status) {
-      (void)session_->exec("ROLLBACK");
-      return status;
-    }
-    if (auto commit = session_->exec("COMMIT"); !commit) {
-      (void)session_->exec("ROLLBACK");
-      return commit;
-    }
-    return ok();
-  }
-
   // One connection; the agent's job threads share the store.
   std::mutex mu_;
   std::unique_ptr<engine::SqlSession> session_;
@@ -634,7 +618,21 @@ Result<int> migrate(engine::SqlSession& s, const std::string& path) {
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path) {
+Status write_transaction(engine::SqlSession& session, const std::function<Status()>& body) {
+  DBOPS_TRY(session.exec("BEGIN IMMEDIATE"));
+  Status status = body();
+  if (!status) {
+    (void)session.exec("ROLLBACK");
+    return status;
+  }
+  if (auto commit = session.exec("COMMIT"); !commit) {
+    (void)session.exec("ROLLBACK");
+    return commit;
+  }
+  return ok();
+}
+
+Result<OpenedState> open_state_file(const std::string& path) {
   std::error_code ec;
   const auto dir = std::filesystem::path(path).parent_path();
   if (!dir.empty()) std::filesystem::create_directories(dir, ec);
@@ -646,7 +644,13 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path) {
   if (!session) return std::unexpected(std::move(session).error().with_context("state store"));
   auto version = migrate(**session, path);
   if (!version) return std::unexpected(std::move(version).error());
-  return std::unique_ptr<Store>(std::make_unique<SqliteStore>(std::move(*session), path, *version));
+  return OpenedState{std::move(*session), *version};
+}
+
+Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path) {
+  DBOPS_ASSIGN(auto opened, open_state_file(path));
+  return std::unique_ptr<Store>(
+      std::make_unique<SqliteStore>(std::move(opened.session), path, opened.version));
 }
 
 }  // namespace dbops::store::sqlite
