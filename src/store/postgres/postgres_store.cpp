@@ -31,6 +31,7 @@
 #include "core/log.hpp"
 #include "engine/postgres/postgres_session.hpp"
 #include "store/postgres/pg_schema.hpp"
+#include "store/store_rows.hpp"
 
 namespace dbops::store::postgres {
 namespace {
@@ -147,45 +148,11 @@ const std::string& run_columns() {
   return columns;
 }
 
-RunRecord run_from_row(const QueryResult& r, std::size_t i) {
-  RunRecord run;
-  run.run_id = r.text(i, 0);
-  run.kind = r.text(i, 1);
-  run.target = r.text(i, 2);
-  run.idempotency_key = r.text(i, 3);
-  run.params_json = r.text(i, 4);
-  run.state = parse_run_state(r.text(i, 5)).value_or(RunState::kFailed);
-  run.started_at = from_us(r.integer(i, 6));
-  if (!r.is_null(i, 7)) run.finished_at = from_us(r.integer(i, 7));
-  run.summary = r.text(i, 8);
-  run.result_json = r.text(i, 9);
-  run.error = r.text(i, 10);
-  run.host = r.text(i, 11);
-  run.pid = static_cast<int>(r.integer(i, 12));
-  return run;
-}
-
 const std::string& backup_columns() {
   static const std::string columns = "repository, target, id, engine, method, " + us("started_at") +
                                      ", " + us("finished_at") +
                                      ", plain_size, stored_size, run_id, manifest_json";
   return columns;
-}
-
-BackupRecord backup_from_row(const QueryResult& r, std::size_t i) {
-  BackupRecord b;
-  b.repository = r.text(i, 0);
-  b.target = r.text(i, 1);
-  b.id = r.text(i, 2);
-  b.engine = r.text(i, 3);
-  b.method = r.text(i, 4);
-  b.started_at = from_us(r.integer(i, 5));
-  b.finished_at = from_us(r.integer(i, 6));
-  b.plain_size = static_cast<std::uint64_t>(r.integer(i, 7));
-  b.stored_size = static_cast<std::uint64_t>(r.integer(i, 8));
-  b.run_id = r.text(i, 9);
-  b.manifest_json = r.text(i, 10);
-  return b;
 }
 
 const std::string& drill_columns() {
@@ -194,21 +161,6 @@ const std::string& drill_columns() {
                                      ", passed::int, rto_seconds, rpo_seconds, failed_check, "
                                      "evidence_json";
   return columns;
-}
-
-DrillRecord drill_from_row(const QueryResult& r, std::size_t i) {
-  DrillRecord d;
-  d.run_id = r.text(i, 0);
-  d.target = r.text(i, 1);
-  d.backup_id = r.text(i, 2);
-  d.started_at = from_us(r.integer(i, 3));
-  d.finished_at = from_us(r.integer(i, 4));
-  d.passed = r.integer(i, 5) != 0;
-  d.rto_seconds = r.number(i, 6);
-  d.rpo_seconds = r.number(i, 7);
-  d.failed_check = r.text(i, 8);
-  d.evidence_json = r.text(i, 9);
-  return d;
 }
 
 Status check_backup_key(const BackupRecord& b) {
@@ -368,7 +320,7 @@ class PostgresStore final : public Store {
           DBOPS_ASSIGN(
               auto r,
               s.query("SELECT " + run_columns() + " FROM dbops_job_runs WHERE run_id = $1", exact));
-          if (!r.empty()) return run_from_row(r, 0);
+          if (!r.empty()) return run_from_row(r, 0, from_us);
           if (run_id.size() < 6) return std::optional<RunRecord>{};
           std::string pattern;
           for (const char c : run_id) {
@@ -381,7 +333,7 @@ class PostgresStore final : public Store {
                                            " FROM dbops_job_runs WHERE lower(run_id COLLATE "
                                            "\"C\") LIKE $1 ESCAPE '\\' LIMIT 2",
                                        prefix));
-          if (p.rows.size() == 1) return run_from_row(p, 0);
+          if (p.rows.size() == 1) return run_from_row(p, 0, from_us);
           if (p.rows.size() > 1) {
             return fail(ErrorCode::kInvalidArgument,
                         "run id prefix " + std::string(run_id) + " is ambiguous",
@@ -401,7 +353,7 @@ class PostgresStore final : public Store {
                                                            "started_at DESC, seq DESC LIMIT 1",
                                                        params));
                           if (r.empty()) return std::optional<RunRecord>{};
-                          return run_from_row(r, 0);
+                          return run_from_row(r, 0, from_us);
                         });
   }
 
@@ -416,7 +368,7 @@ class PostgresStore final : public Store {
                           std::vector<RunRecord> out;
                           out.reserve(r.rows.size());
                           for (std::size_t i = 0; i < r.rows.size(); ++i) {
-                            out.push_back(run_from_row(r, i));
+                            out.push_back(run_from_row(r, i, from_us));
                           }
                           return out;
                         });
@@ -527,7 +479,7 @@ class PostgresStore final : public Store {
                           std::vector<BackupRecord> out;
                           out.reserve(r.rows.size());
                           for (std::size_t i = 0; i < r.rows.size(); ++i) {
-                            out.push_back(backup_from_row(r, i));
+                            out.push_back(backup_from_row(r, i, from_us));
                           }
                           return out;
                         });
@@ -616,7 +568,7 @@ class PostgresStore final : public Store {
                           std::vector<DrillRecord> out;
                           out.reserve(r.rows.size());
                           for (std::size_t i = 0; i < r.rows.size(); ++i) {
-                            out.push_back(drill_from_row(r, i));
+                            out.push_back(drill_from_row(r, i, from_us));
                           }
                           return out;
                         });

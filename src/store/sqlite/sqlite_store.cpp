@@ -6,6 +6,7 @@
 #include <span>
 
 #include "engine/sqlite/sqlite_session.hpp"
+#include "store/store_rows.hpp"
 
 namespace dbops::store::sqlite {
 namespace {
@@ -172,58 +173,9 @@ std::int64_t to_db_size(std::uint64_t size) {
   return static_cast<std::int64_t>(size);
 }
 
-BackupRecord backup_from_row(const QueryResult& r, std::size_t i) {
-  BackupRecord b;
-  b.repository = r.text(i, 0);
-  b.target = r.text(i, 1);
-  b.id = r.text(i, 2);
-  b.engine = r.text(i, 3);
-  b.method = r.text(i, 4);
-  b.started_at = from_ms(r.integer(i, 5));
-  b.finished_at = from_ms(r.integer(i, 6));
-  b.plain_size = static_cast<std::uint64_t>(r.integer(i, 7));
-  b.stored_size = static_cast<std::uint64_t>(r.integer(i, 8));
-  b.run_id = r.text(i, 9);
-  b.manifest_json = r.text(i, 10);
-  return b;
-}
-
 constexpr const char* kDrillColumns =
     "run_id, target, backup_id, started_at_ms, finished_at_ms, passed, rto_seconds, "
     "rpo_seconds, failed_check, evidence_json";
-
-DrillRecord drill_from_row(const QueryResult& r, std::size_t i) {
-  DrillRecord d;
-  d.run_id = r.text(i, 0);
-  d.target = r.text(i, 1);
-  d.backup_id = r.text(i, 2);
-  d.started_at = from_ms(r.integer(i, 3));
-  d.finished_at = from_ms(r.integer(i, 4));
-  d.passed = r.integer(i, 5) != 0;
-  d.rto_seconds = r.number(i, 6);
-  d.rpo_seconds = r.number(i, 7);
-  d.failed_check = r.text(i, 8);
-  d.evidence_json = r.text(i, 9);
-  return d;
-}
-
-RunRecord run_from_row(const QueryResult& r, std::size_t i) {
-  RunRecord run;
-  run.run_id = r.text(i, 0);
-  run.kind = r.text(i, 1);
-  run.target = r.text(i, 2);
-  run.idempotency_key = r.text(i, 3);
-  run.params_json = r.text(i, 4);
-  run.state = parse_run_state(r.text(i, 5)).value_or(RunState::kFailed);
-  run.started_at = from_ms(r.integer(i, 6));
-  if (!r.is_null(i, 7)) run.finished_at = from_ms(r.integer(i, 7));
-  run.summary = r.text(i, 8);
-  run.result_json = r.text(i, 9);
-  run.error = r.text(i, 10);
-  run.host = r.text(i, 11);
-  run.pid = static_cast<int>(r.integer(i, 12));
-  return run;
-}
 
 class SqliteStore final : public Store {
  public:
@@ -284,7 +236,7 @@ class SqliteStore final : public Store {
     DBOPS_ASSIGN(auto r, session_->query(std::string("SELECT ") + kRunColumns +
                                              " FROM job_runs WHERE run_id = ?",
                                          exact));
-    if (!r.empty()) return run_from_row(r, 0);
+    if (!r.empty()) return run_from_row(r, 0, from_ms);
     if (run_id.size() < 6) return std::optional<RunRecord>{};
     // A unique prefix; LIKE wildcards in the input are escaped.
     std::string pattern;
@@ -298,7 +250,7 @@ class SqliteStore final : public Store {
                                              " FROM job_runs WHERE run_id LIKE ? ESCAPE '\\' "
                                              "LIMIT 2",
                                          prefix));
-    if (p.rows.size() == 1) return run_from_row(p, 0);
+    if (p.rows.size() == 1) return run_from_row(p, 0, from_ms);
     if (p.rows.size() > 1) {
       return fail(ErrorCode::kInvalidArgument,
                   "run id prefix " + std::string(run_id) + " is ambiguous",
@@ -315,7 +267,7 @@ class SqliteStore final : public Store {
                                              "ORDER BY started_at_ms DESC, rowid DESC LIMIT 1",
                                          params));
     if (r.empty()) return std::optional<RunRecord>{};
-    return run_from_row(r, 0);
+    return run_from_row(r, 0, from_ms);
   }
 
   // " WHERE ..." for a run query's target, kind and state (state set means
@@ -345,7 +297,7 @@ class SqliteStore final : public Store {
     params.emplace_back(static_cast<std::int64_t>(q.limit));
     DBOPS_ASSIGN(auto r, session_->query(sql, params));
     std::vector<RunRecord> out;
-    for (std::size_t i = 0; i < r.rows.size(); ++i) out.push_back(run_from_row(r, i));
+    for (std::size_t i = 0; i < r.rows.size(); ++i) out.push_back(run_from_row(r, i, from_ms));
     return out;
   }
 
@@ -444,7 +396,7 @@ class SqliteStore final : public Store {
     if (!r) return std::unexpected(std::move(r).error().with_context("state store"));
     std::vector<BackupRecord> out;
     out.reserve(r->rows.size());
-    for (std::size_t i = 0; i < r->rows.size(); ++i) out.push_back(backup_from_row(*r, i));
+    for (std::size_t i = 0; i < r->rows.size(); ++i) out.push_back(backup_from_row(*r, i, from_ms));
     return out;
   }
 
@@ -533,7 +485,7 @@ class SqliteStore final : public Store {
     if (!r) return std::unexpected(std::move(r).error().with_context("state store"));
     std::vector<DrillRecord> out;
     out.reserve(r->rows.size());
-    for (std::size_t i = 0; i < r->rows.size(); ++i) out.push_back(drill_from_row(*r, i));
+    for (std::size_t i = 0; i < r->rows.size(); ++i) out.push_back(drill_from_row(*r, i, from_ms));
     return out;
   }
 
