@@ -141,7 +141,85 @@ Result<EnqueueRequest> parse_enqueue(const std::string& body) {
   return r;
 }
 
+// The body of POST /api/v1/workflows/{name}/runs: empty, or an object with
+// an idempotency_key.
+Result<std::string> parse_run_request(const std::string& body) {
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos) return std::string();
+  const json j = json::parse(body, nullptr, false);
+  if (j.is_discarded()) return fail(ErrorCode::kInvalidArgument, "the body is not valid JSON");
+  if (!j.is_object()) return fail(ErrorCode::kInvalidArgument, "the body must be a JSON object");
+  std::string key;
+  for (const auto& [name, value] : j.items()) {
+    if (name != "idempotency_key") {
+      return fail(ErrorCode::kInvalidArgument, "unknown field \"" + name + "\"",
+                  "the only field is idempotency_key");
+    }
+    if (!value.is_string()) {
+      return fail(ErrorCode::kInvalidArgument, "field \"idempotency_key\" must be a string");
+    }
+    key = value.get<std::string>();
+  }
+  return key;
+}
+
+json run_summary_json(const store::RunRecord& run) {
+  return json{{"run_id", run.run_id},
+              {"state", std::string(store::run_state_name(run.state))},
+              {"started_at", format_utc(run.started_at)},
+              {"finished_at", run.finished_at ? json(format_utc(*run.finished_at)) : json()},
+              {"summary", run.summary}};
+}
+
 }  // namespace
+
+json workflow_json(const config::Workflow& w) {
+  json tasks = json::array();
+  for (const auto& t : w.tasks) {
+    tasks.push_back({{"name", t.name},
+                     {"kind", t.kind},
+                     {"target", t.target},
+                     {"depends_on", t.depends_on},
+                     {"retries", t.retries},
+                     {"timeout_ms", t.timeout.count()}});
+  }
+  return json{{"name", w.name},
+              {"trigger", w.trigger},
+              {"time_zone", w.time_zone},
+              {"enabled", w.enabled},
+              {"timeout_ms", w.timeout.count()},
+              {"max_attempts", w.max_attempts},
+              {"tasks", std::move(tasks)}};
+}
+
+json workflow_run_json(const ops::workflow::RunStatus& status) {
+  json j = run_summary_json(status.run);
+  j["workflow"] = status.workflow;
+  j["run_key"] = ops::workflow::run_key(status.run);
+  if (!status.run.error.empty()) j["error"] = status.run.error;
+  j["tasks"] = json::array();
+  for (const auto& t : status.tasks) {
+    json task = {{"name", t.name},       {"kind", t.kind},
+                 {"target", t.target},   {"depends_on", t.depends_on},
+                 {"state", t.state},     {"attempts", t.attempts},
+                 {"run_id", t.run_id},   {"job_id", t.job_id},
+                 {"summary", t.summary}, {"error", t.error}};
+    j["tasks"].push_back(std::move(task));
+  }
+  return j;
+}
+
+Result<std::vector<store::RunRecord>> workflow_runs(store::Store& store, std::string_view name,
+                                                    std::size_t limit) {
+  // Workflow runs are few beside other runs; a bounded scan of the newest.
+  DBOPS_ASSIGN(auto runs, store.list_runs(store::RunQuery{.kind = std::string(ops::workflow::kKind),
+                                                          .limit = 1'000}));
+  std::vector<store::RunRecord> out;
+  for (auto& run : runs) {
+    if (out.size() >= limit) break;
+    if (name.empty() || ops::workflow::workflow_of(run) == name) out.push_back(std::move(run));
+  }
+  return out;
+}
 
 json member_json(const store::Member& m, std::string_view self) {
   json j;
@@ -218,7 +296,7 @@ Result<store::JobSpec> make_job_spec(const EnqueueRequest& r, const runtime::Job
   return spec;
 }
 
-void register_api(httplib::Server& server, store::JobQueue& queue,
+void register_api(httplib::Server& server, store::JobQueue& queue, store::Store& store,
                   const runtime::JobKindRegistry& kinds, const config::Config& config,
                   ApiOptions options) {
   server.set_payload_max_length(options.max_body);
@@ -295,6 +373,62 @@ void register_api(httplib::Server& server, store::JobQueue& queue,
     json out = json::array();
     for (const auto& m : *members) out.push_back(member_json(m, opts->member_id));
     send(res, 200, out);
+  });
+
+  server.Get("/api/v1/workflows",
+             [&store, &config](const httplib::Request&, httplib::Response& res) {
+               json out = json::array();
+               for (const auto& w : config.workflows) {
+                 json j = workflow_json(w);
+                 auto runs = workflow_runs(store, w.name, 1);
+                 if (!runs) return send_error(res, runs.error());
+                 j["last_run"] = runs->empty() ? json() : run_summary_json(runs->front());
+                 out.push_back(std::move(j));
+               }
+               send(res, 200, out);
+             });
+
+  server.Get(R"(/api/v1/workflows/([^/]+)/runs)",
+             [&store, &config](const httplib::Request& req, httplib::Response& res) {
+               const std::string name = req.matches[1];
+               if (!config.find_workflow(name)) return send_error(res, 404, "no workflow " + name);
+               std::size_t limit = 20;
+               if (req.has_param("limit")) {
+                 auto n = parse_id(req.get_param_value("limit"));
+                 if (!n || *n > 1'000)
+                   return send_error(res, 400, "limit must be an integer from 1 to 1000");
+                 limit = static_cast<std::size_t>(*n);
+               }
+               auto runs = workflow_runs(store, name, limit);
+               if (!runs) return send_error(res, runs.error());
+               json out = json::array();
+               for (const auto& run : *runs) {
+                 auto status = ops::workflow::run_status(store, config, run);
+                 if (!status) return send_error(res, status.error());
+                 out.push_back(workflow_run_json(*status));
+               }
+               send(res, 200, out);
+             });
+
+  server.Post(R"(/api/v1/workflows/([^/]+)/runs)", [&queue, &config, opts](
+                                                       const httplib::Request& req,
+                                                       httplib::Response& res) {
+    if (!authorized(req, res, opts->token)) return;
+    const std::string name = req.matches[1];
+    const config::Workflow* workflow = config.find_workflow(name);
+    if (!workflow) {
+      return send_error(res, 404, "no workflow " + name, "GET /api/v1/workflows lists them");
+    }
+    auto key = parse_run_request(req.body);
+    if (!key) return send_error(res, key.error());
+    store::JobSpec spec = ops::workflow::run_job(*workflow);
+    spec.idempotency_key = *key;
+    auto queued = queue.enqueue(spec);
+    if (!queued) return send_error(res, queued.error());
+    log::info("workflow run enqueued over the API", {{"job_id", queued->id}, {"workflow", name}});
+    if (opts->enqueued) opts->enqueued();
+    send(res, queued->created ? 201 : 200,
+         json{{"id", queued->id}, {"workflow", name}, {"created", queued->created}});
   });
 
   // Anything else under /api/v1: a JSON 404, not httplib's empty one.

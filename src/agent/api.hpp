@@ -5,6 +5,12 @@
 //   POST /api/v1/jobs                               enqueue (changing)
 //   POST /api/v1/jobs/{id}/cancel                   cancel (changing)
 //   GET  /api/v1/members                            the agents on this state store
+//   GET  /api/v1/workflows                          the config's workflows, each with
+//                                                   its latest run
+//   GET  /api/v1/workflows/{name}/runs?limit=       its runs, newest first, with
+//                                                   their tasks
+//   POST /api/v1/workflows/{name}/runs              start a run: enqueues its job
+//                                                   (changing)
 //
 // Changing endpoints need `Authorization: Bearer <agent.token>`; without a
 // configured token they are refused (403), so a fresh agent never accepts
@@ -21,6 +27,7 @@
 
 #include "core/config/config.hpp"
 #include "core/secret.hpp"
+#include "ops/workflow/workflow.hpp"
 #include "store/queue.hpp"
 
 namespace httplib {
@@ -41,7 +48,7 @@ struct ApiOptions {
 };
 
 // Adds the /api/v1 handlers to `server`; everything passed must outlive it.
-void register_api(httplib::Server& server, store::JobQueue& queue,
+void register_api(httplib::Server& server, store::JobQueue& queue, store::Store& store,
                   const runtime::JobKindRegistry& kinds, const config::Config& config,
                   ApiOptions options);
 
@@ -50,6 +57,15 @@ nlohmann::ordered_json queued_job_json(const store::QueuedJob& job);
 // A member as the API and `dbops agent members` show it; `self` marks the
 // answering agent.
 nlohmann::ordered_json member_json(const store::Member& member, std::string_view self = {});
+// A configured workflow (its trigger and tasks), shared by the API and
+// `dbops workflow list`.
+nlohmann::ordered_json workflow_json(const config::Workflow& workflow);
+// A workflow run with its tasks, shared by the API and `dbops workflow show`.
+nlohmann::ordered_json workflow_run_json(const ops::workflow::RunStatus& status);
+// The latest runs of workflow `name` (every workflow when empty), newest
+// first, at most `limit`.
+Result<std::vector<store::RunRecord>> workflow_runs(store::Store& store, std::string_view name,
+                                                    std::size_t limit);
 
 // A job spec from the API's (and `dbops jobs enqueue`'s) terms, checked
 // against the kind's parameters and the config's targets: kNotFound for an

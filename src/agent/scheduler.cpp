@@ -69,30 +69,13 @@ std::string schedule_key(std::string_view name, TimePoint fire_time) {
 
 Status check_schedules(const config::Config& config, const runtime::JobKindRegistry& kinds) {
   std::vector<std::string> problems;
-  std::vector<std::string> kind_names;
-  for (const auto* k : kinds.all()) kind_names.emplace_back(k->name());
   for (const auto& s : config.schedules) {
     const std::string where = "schedule \"" + s.name + "\" (" + location_text(config, s) + "): ";
     if (auto cron = cron::Schedule::parse(s.cron, s.time_zone); !cron) {
       problems.push_back(where + cron.error().message);
     }
-    const runtime::JobKind* kind = kinds.find(s.kind);
-    if (!kind) {
-      std::string msg = where + "unknown job kind \"" + s.kind + "\"";
-      if (auto guess = did_you_mean(s.kind, kind_names)) {
-        msg += " (did you mean \"" + *guess + "\"?)";
-      }
-      problems.push_back(msg);
-      continue;
-    }
-    if (kind->needs_target() && s.target.empty()) {
-      problems.push_back(where + "job kind " + s.kind + " needs a target; expected target: NAME");
-    }
-    if (!s.target.empty() && !config.find_target(s.target)) {
-      problems.push_back(where + "unknown target \"" + s.target + "\"");
-    }
-    if (auto params = runtime::JobParams::parse(s.params_json, kind->params()); !params) {
-      problems.push_back(where + "params: " + params.error().message);
+    if (auto problem = runtime::check_job(kinds, config, s.kind, s.target, s.params_json)) {
+      problems.push_back(where + *problem);
     }
   }
   if (problems.empty()) return ok();

@@ -1,7 +1,9 @@
 #include "agent/worker.hpp"
 
 #include <algorithm>
+#include <optional>
 
+#include "agent/queue_launcher.hpp"
 #include "core/log.hpp"
 #include "notify/notifier.hpp"
 #include "runtime/job.hpp"
@@ -12,27 +14,11 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-// Failures worth another attempt: the target or a tool was unreachable, slow
-// or failed on I/O. A failed check, a configuration or usage error, damaged
-// data or a missing feature fails the same way every time.
-bool retryable(std::optional<ErrorCode> code) {
-  if (!code) return true;
-  switch (*code) {
-    case ErrorCode::kUnavailable:
-    case ErrorCode::kTimeout:
-    case ErrorCode::kIo:
-    case ErrorCode::kConflict:
-    case ErrorCode::kInternal:
-      return true;
-    default:
-      return false;
-  }
-}
-
 }  // namespace
 
 struct Worker::Running {
   store::QueuedJob job;
+  bool waits_on_children = false;
   std::atomic<bool> cancel{false};
   std::atomic<bool> lease_lost{false};
   std::atomic<bool> timed_out{false};
@@ -163,19 +149,41 @@ void Worker::record_dead(const store::QueuedJob& job, const std::string& run_id,
 Result<std::size_t> Worker::poll_once() {
   collect_finished();
   reap();
+  std::vector<std::string> waiting_kinds;
+  for (const auto* k : kinds_.all()) {
+    if (k->waits_on_children()) waiting_kinds.emplace_back(k->name());
+  }
   std::size_t room = 0;
+  std::size_t waiting_room = 0;
   {
     std::lock_guard lock(mu_);
     if (stopping_) return 0;
-    room = options_.concurrency - std::min(options_.concurrency, running_.size());
+    const auto waiting = static_cast<std::size_t>(std::count_if(
+        running_.begin(), running_.end(), [](const auto& r) { return r->waits_on_children; }));
+    const std::size_t others = running_.size() - waiting;
+    room = options_.concurrency - std::min(options_.concurrency, others);
+    waiting_room = options_.waiting_jobs - std::min(options_.waiting_jobs, waiting);
   }
-  if (room == 0) return 0;
-  DBOPS_ASSIGN(auto jobs,
-               queue_.claim({.owner = options_.owner, .max_jobs = room, .lease = options_.lease}));
+  std::vector<store::QueuedJob> jobs;
+  if (room > 0) {
+    DBOPS_ASSIGN(jobs, queue_.claim({.owner = options_.owner,
+                                     .max_jobs = room,
+                                     .lease = options_.lease,
+                                     .exclude_kinds = waiting_kinds}));
+  }
+  const std::size_t others = jobs.size();
+  if (waiting_room > 0 && !waiting_kinds.empty()) {
+    DBOPS_ASSIGN(auto waiting, queue_.claim({.owner = options_.owner,
+                                             .max_jobs = waiting_room,
+                                             .lease = options_.lease,
+                                             .kinds = waiting_kinds}));
+    for (auto& job : waiting) jobs.push_back(std::move(job));
+  }
   std::lock_guard lock(mu_);
-  for (auto& job : jobs) {
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
     auto r = std::make_unique<Running>();
-    r->job = std::move(job);
+    r->job = std::move(jobs[i]);
+    r->waits_on_children = i >= others;
     Running* raw = r.get();
     running_.push_back(std::move(r));
     ++stats_.claimed;
@@ -236,8 +244,22 @@ void Worker::run_job(Running& r) {
                         .idempotency_key = job.spec.idempotency_key.empty()
                                                ? "queue:" + job_id
                                                : job.spec.idempotency_key};
+  // A job that starts children puts them on the queue. They are stopped with
+  // it only when it was cancelled or timed out: a run that lost its lease (or
+  // is given back at shutdown) is picked up again, and waits for them.
+  std::optional<QueueLauncher> launcher;
+  if (r.waits_on_children) {
+    launcher.emplace(queue_, store_, kinds_,
+                     std::min(options_.poll, std::chrono::milliseconds(500)), [this, &r] {
+                       if (r.timed_out) return true;
+                       auto now = queue_.get(r.job.id);
+                       return now && *now && (*now)->state == store::JobState::kCancelled;
+                     });
+  }
   runtime::Runner runner(kinds_, config_, store_, clock_,
-                         runtime::RunnerOptions{.dispatcher = dispatcher_, .cancel = &r.cancel});
+                         runtime::RunnerOptions{.dispatcher = dispatcher_,
+                                                .cancel = &r.cancel,
+                                                .launcher = launcher ? &*launcher : nullptr});
   auto report = runner.run(spec);
   {
     std::lock_guard lock(hb_mu);
@@ -262,13 +284,13 @@ void Worker::run_job(Running& r) {
     bool retry = false;
     if (!report) {
       error = report.error().to_string();
-      retry = retryable(report.error().code);
+      retry = runtime::transient(report.error().code);
     } else if (report->run.state == store::RunState::kCheckFailed) {
       error = report->run.error.empty() ? report->run.summary : report->run.error;
       retry = false;
     } else {
       error = report->run.error;
-      retry = retryable(report->error_code);
+      retry = runtime::transient(report->error_code);
     }
     if (r.timed_out) {
       error = "timed out after " + std::to_string(job.spec.timeout.count()) + " ms: " + error;

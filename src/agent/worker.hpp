@@ -16,6 +16,9 @@
 //   -> failed (no retry); other failures (server unreachable, timeout, I/O)
 //   -> retried with backoff until max_attempts, then dead. Dead jobs, also
 //   those whose last lease expired, become a `job.dead` event.
+// - Kinds that wait on children (workflow runs) are claimed into a pool of
+//   their own (WorkerOptions::waiting_jobs) and start their children through
+//   the queue (agent/queue_launcher.hpp).
 // - stop(): no new claims; running jobs get `shutdown_grace` to finish, then
 //   are cancelled and released back to the queue (their attempt not counted).
 #pragma once
@@ -52,6 +55,10 @@ struct WorkerOptions {
   // How often an idle worker looks for due jobs (wake() shortens the wait).
   std::chrono::milliseconds poll{1'000};
   std::chrono::milliseconds shutdown_grace{30'000};
+  // Jobs that spend their time waiting for other jobs (workflow runs) run
+  // beside `concurrency`, up to this many, so that they never hold the slots
+  // their own tasks need.
+  std::size_t waiting_jobs = 16;
 };
 
 struct WorkerStats {

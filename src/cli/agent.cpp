@@ -22,6 +22,7 @@
 #include "core/version.hpp"
 #include "obs/metrics.hpp"
 #include "ops/backup/backup.hpp"
+#include "ops/workflow/workflow.hpp"
 #include "runtime/runner.hpp"
 
 namespace dbops::cli {
@@ -80,6 +81,7 @@ int cmd_agent(Session& s, const AgentArgs& args) {
   runtime::JobKindRegistry& kinds = s.kinds(ops::Environment{.metrics = &metrics});
   // Schedules name job kinds and parameters that only the registry knows.
   if (auto st = agent::check_schedules(config, kinds); !st) return report(st.error());
+  if (auto st = ops::workflow::check_workflows(config, kinds); !st) return report(st.error());
   runtime::Runner runner(kinds, config, **store, real_clock(),
                          runtime::RunnerOptions{.dispatcher = s.dispatcher()});
 
@@ -111,7 +113,7 @@ int cmd_agent(Session& s, const AgentArgs& args) {
                            .lease = config.agent.lease,
                            .poll = config.agent.poll_interval,
                            .shutdown_grace = config.agent.shutdown_grace});
-  agent::register_api(server, **queue, kinds, config,
+  agent::register_api(server, **queue, **store, kinds, config,
                       agent::ApiOptions{.token = config.agent.token,
                                         .member_id = worker_id,
                                         .enqueued = [&worker] { worker.wake(); }});
@@ -144,7 +146,12 @@ int cmd_agent(Session& s, const AgentArgs& args) {
   // The leader runs the schedules (and purges the queue). A fire time's
   // idempotency key keeps one job per tick even while a leadership changes
   // hands.
-  agent::Scheduler scheduler(config.schedules, **queue, real_clock(), kinds,
+  // Workflows with a cron trigger fire as schedules of their own.
+  std::vector<config::Schedule> schedules = config.schedules;
+  for (auto& trigger : ops::workflow::trigger_schedules(config)) {
+    schedules.push_back(std::move(trigger));
+  }
+  agent::Scheduler scheduler(std::move(schedules), **queue, real_clock(), kinds,
                              agent::SchedulerOptions{.on_enqueued = [&worker] { worker.wake(); }});
   std::atomic<bool> leading{false};
   const std::string member_info = "{\"version\":\"" + std::string(version()) + "\",\"listen\":\"" +

@@ -58,14 +58,6 @@ json run_json(const store::RunRecord& r) {
   return j;
 }
 
-std::string duration_text(const store::RunRecord& r) {
-  if (!r.finished_at) return "-";
-  const double s = std::chrono::duration<double>(*r.finished_at - r.started_at).count();
-  char buf[32];
-  std::snprintf(buf, sizeof buf, s < 10 ? "%.3fs" : "%.1fs", s);
-  return buf;
-}
-
 // ---------------------------------------------------------------------------
 // Commands. Each takes the session and returns the exit code.
 
@@ -631,6 +623,7 @@ struct Commands {
   std::string docs_dir;
   AgentArgs agent;
   BackupArgs backup;
+  WorkflowArgs workflow;
   bool agent_logs_info = false;
   bool allows_trailing = false;
   std::function<int()> action;
@@ -869,6 +862,37 @@ std::unique_ptr<CLI::App> build_app(Commands& c, Session& s) {
       {{"dbops jobs cancel 42", "a running job is stopped by its agent at the next heartbeat"}}));
   jobs_cancel->callback([&] { c.action = [&] { return cmd_jobs_cancel(s, c.queue); }; });
 
+  auto* workflow = app->add_subcommand(
+      "workflow", "Run the config's workflows (DAGs of jobs), list them, show a run's tasks");
+  workflow->require_subcommand(1);
+  auto* workflow_list =
+      workflow->add_subcommand("list", "List the workflows with their trigger and latest run");
+  workflow_list->footer(examples_footer({{"dbops workflow list", "what runs when, how it went"}}));
+  workflow_list->callback([&] { c.action = [&] { return cmd_workflow_list(s); }; });
+  auto* workflow_run = workflow->add_subcommand(
+      "run", "Run a workflow in-process (or queue it for the agents with --enqueue)");
+  workflow_run->add_option("name", c.workflow.name, "Workflow name (see `dbops workflow list`)")
+      ->required();
+  workflow_run->add_flag("--enqueue", c.workflow.enqueue,
+                         "Queue the run for the agents; its tasks become queued jobs");
+  workflow_run->add_option("--idempotency-key", c.workflow.idempotency_key,
+                           "A run with this key that already succeeded is not run again; one "
+                           "that failed goes on where it stopped");
+  workflow_run->footer(examples_footer(
+      {{"dbops workflow run pg-main-nightly", "back up, verify and drill now, here"},
+       {"dbops workflow run pg-main-nightly --enqueue", "let the agents run it"}}));
+  workflow_run->callback([&] { c.action = [&] { return cmd_workflow_run(s, c.workflow); }; });
+  auto* workflow_show =
+      workflow->add_subcommand("show", "Show a workflow run and the state of each of its tasks");
+  workflow_show
+      ->add_option("run", c.workflow.run,
+                   "Run id (or a unique prefix), or the id of the queued job of the run")
+      ->required();
+  workflow_show->footer(
+      examples_footer({{"dbops workflow show 01JDX3", "which task failed, which were skipped"},
+                       {"dbops workflow show 42 --output json", "a queued run, by its job id"}}));
+  workflow_show->callback([&] { c.action = [&] { return cmd_workflow_show(s, c.workflow); }; });
+
   auto* runs = app->add_subcommand("runs", "Show recorded job runs and their events");
   runs->require_subcommand(1);
   auto* runs_list = runs->add_subcommand("list", "List recent runs, newest first");
@@ -916,6 +940,7 @@ const std::vector<DocPage>& doc_pages() {
       {"cli.md", {"version", "engines"}, true, false, true}, {"config.md", {"config"}, false, true},
       {"jobs.md", {"check", "jobs", "runs"}, false, false},  {"probe.md", {"probe"}, false, false},
       {"backup.md", {"backup", "drill"}, false, false},      {"agent.md", {"agent"}, false, false},
+      {"workflow.md", {"workflow"}, false, false},
   };
   return pages;
 }

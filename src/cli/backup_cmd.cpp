@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/output.hpp"
 #include "core/clock.hpp"
 #include "core/json_text.hpp"
 #include "core/time_format.hpp"
@@ -17,74 +18,6 @@ namespace dbops::cli {
 namespace {
 
 using json = nlohmann::ordered_json;
-
-std::string seconds_text(double s) {
-  char buf[32];
-  if (s < 120) {
-    std::snprintf(buf, sizeof buf, "%.1fs", s);
-  } else if (s < 7200) {
-    std::snprintf(buf, sizeof buf, "%.0fm%02.0fs", std::floor(s / 60), std::fmod(s, 60));
-  } else {
-    std::snprintf(buf, sizeof buf, "%.0fh%02.0fm", std::floor(s / 3600), std::fmod(s / 60, 60));
-  }
-  return buf;
-}
-
-// A one-line progress display on stderr, when stderr is a terminal.
-class ProgressLine {
- public:
-  ProgressLine() : enabled_(isatty(STDERR_FILENO) != 0) {}
-  ~ProgressLine() { clear(); }
-
-  runtime::ProgressSink sink() {
-    return [this](const runtime::Progress& p) { update(p); };
-  }
-
-  void clear() {
-    if (drawn_) {
-      std::fputs("\r\033[K", stderr);
-      drawn_ = false;
-    }
-  }
-
- private:
-  void update(const runtime::Progress& p) {
-    if (!enabled_) return;
-    const auto now = std::chrono::steady_clock::now();
-    if (phase_ != p.phase) {
-      phase_ = p.phase;
-      start_ = now;
-    }
-    if (!p.note.empty()) {
-      clear();
-      std::fprintf(stderr, "%s: %s\n", p.phase.c_str(), p.note.c_str());
-      return;
-    }
-    if (now - last_ < std::chrono::milliseconds(250)) return;
-    last_ = now;
-    const double elapsed = std::chrono::duration<double>(now - start_).count();
-    const double rate = elapsed > 0 ? static_cast<double>(p.done) / elapsed : 0;
-    std::string line = p.phase + " " + bytes_text(static_cast<double>(p.done));
-    if (p.total) {
-      line += " of " + bytes_text(static_cast<double>(p.total));
-      char pct[16];
-      std::snprintf(pct, sizeof pct, " (%.0f%%)",
-                    100.0 * static_cast<double>(p.done) / static_cast<double>(p.total));
-      line += pct;
-    }
-    line += "  " + bytes_text(rate) + "/s";
-    if (p.total && rate > 0 && p.done < p.total) {
-      line += "  ETA " + seconds_text(static_cast<double>(p.total - p.done) / rate);
-    }
-    std::fprintf(stderr, "\r\033[K%s", line.c_str());
-    drawn_ = true;
-  }
-
-  bool enabled_;
-  bool drawn_ = false;
-  std::string phase_;
-  std::chrono::steady_clock::time_point start_{}, last_{};
-};
 
 struct JobRun {
   std::string target;

@@ -44,4 +44,16 @@ int cmd_backup_restore(Session& s, const BackupArgs& a);
 int cmd_backup_reindex(Session& s);
 int cmd_drill(Session& s, const BackupArgs& a);
 
+struct WorkflowArgs {
+  std::string name;             // workflow run NAME
+  std::string run;              // workflow show RUN
+  std::string idempotency_key;  // of the run
+  bool enqueue = false;         // queue it for the agents instead of running it here
+};
+
+// `dbops workflow list|run|show`.
+int cmd_workflow_list(Session& s);
+int cmd_workflow_run(Session& s, const WorkflowArgs& a);
+int cmd_workflow_show(Session& s, const WorkflowArgs& a);
+
 }  // namespace dbops::cli

@@ -15,6 +15,14 @@ int run_exit_code(const store::RunRecord& run) {
   }
 }
 
+std::string duration_text(const store::RunRecord& r) {
+  if (!r.finished_at) return "-";
+  const double s = std::chrono::duration<double>(*r.finished_at - r.started_at).count();
+  char buf[32];
+  std::snprintf(buf, sizeof buf, s < 10 ? "%.3fs" : "%.1fs", s);
+  return buf;
+}
+
 int report(const Error& error) {
   std::string text = redact::scrub(error.to_string());
   std::fprintf(stderr, "dbops: %s\n", text.c_str());

@@ -147,6 +147,8 @@ class Session {
 int report(const Error& error);
 // The exit code of a finished run: 0 succeeded, 1 a check failed, 3 failed.
 int run_exit_code(const store::RunRecord& run);
+// "1.234s" (or "12.3s") for a finished run, "-" for a running one.
+std::string duration_text(const store::RunRecord& run);
 // Writes to stdout and flushes.
 void print(const std::string& text);
 

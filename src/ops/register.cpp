@@ -17,6 +17,9 @@ void register_kinds(runtime::JobKindRegistry& registry);
 namespace probe {
 void register_kinds(runtime::JobKindRegistry& registry, const Environment& env);
 }
+namespace workflow {
+void register_kinds(runtime::JobKindRegistry& registry);
+}
 
 void register_job_kinds(runtime::JobKindRegistry& registry, const Environment& env) {
   check::register_kinds(registry);
@@ -24,6 +27,7 @@ void register_job_kinds(runtime::JobKindRegistry& registry, const Environment& e
   probe::register_kinds(registry, env);
   backup::register_kinds(registry);
   drill::register_kinds(registry);
+  workflow::register_kinds(registry);
 }
 
 }  // namespace dbops::ops

@@ -496,6 +496,15 @@ Result<Manifest> Repository::read_manifest(std::string_view target, std::string_
   return manifest;
 }
 
+Result<Manifest> Repository::newest(std::string_view target) {
+  DBOPS_ASSIGN(auto listing, list(target));
+  for (auto it = listing.rbegin(); it != listing.rend(); ++it) {
+    if (it->manifest) return *it->manifest;
+  }
+  return fail(ErrorCode::kNotFound, "target " + std::string(target) + " has no backup",
+              "take one with `dbops backup run --target " + std::string(target) + "`");
+}
+
 Result<Manifest> Repository::find(std::string_view id) {
   if (id.empty()) return fail(ErrorCode::kInvalidArgument, "empty backup id");
   // Matched on the listing; only the manifest that matches is read.

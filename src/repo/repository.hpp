@@ -96,6 +96,8 @@ class Repository {
   Result<Manifest> read_manifest(std::string_view target, std::string_view id);
   // Finds a backup by id (or unique prefix) across targets.
   Result<Manifest> find(std::string_view id);
+  // The newest complete backup of a target; kNotFound when it has none.
+  Result<Manifest> newest(std::string_view target);
   // Writes the manifest durably: the backup becomes visible.
   Status publish(const Manifest& manifest);
   // Deletes a backup: the manifest first (it disappears from listings), then

@@ -266,4 +266,55 @@ std::string new_run_id(std::chrono::system_clock::time_point now) {
   return id;
 }
 
+bool transient(std::optional<ErrorCode> code) {
+  if (!code) return true;
+  switch (*code) {
+    case ErrorCode::kUnavailable:
+    case ErrorCode::kTimeout:
+    case ErrorCode::kIo:
+    case ErrorCode::kConflict:
+    case ErrorCode::kInternal:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string_view child_state_name(ChildState state) {
+  switch (state) {
+    case ChildState::kSucceeded:
+      return "succeeded";
+    case ChildState::kFailed:
+      return "failed";
+    case ChildState::kCheckFailed:
+      return "check_failed";
+    case ChildState::kCancelled:
+      return "cancelled";
+  }
+  return "failed";
+}
+
+std::optional<std::string> check_job(const JobKindRegistry& kinds, const config::Config& config,
+                                     std::string_view kind_name, std::string_view target,
+                                     std::string_view params_json) {
+  const JobKind* kind = kinds.find(kind_name);
+  if (!kind) {
+    std::vector<std::string> names;
+    for (const auto* k : kinds.all()) names.emplace_back(k->name());
+    std::string msg = "unknown job kind \"" + std::string(kind_name) + "\"";
+    if (auto guess = did_you_mean(kind_name, names)) msg += " (did you mean \"" + *guess + "\"?)";
+    return msg;
+  }
+  if (kind->needs_target() && target.empty()) {
+    return "job kind " + std::string(kind_name) + " needs a target; expected target: NAME";
+  }
+  if (!target.empty() && !config.find_target(target)) {
+    return "unknown target \"" + std::string(target) + "\"";
+  }
+  if (auto params = JobParams::parse(params_json, kind->params()); !params) {
+    return "params: " + params.error().message;
+  }
+  return std::nullopt;
+}
+
 }  // namespace dbops::runtime

@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -89,6 +90,48 @@ using ProgressSink = std::function<void(const Progress&)>;
 
 class JobContext;
 
+// Whether a failure is worth another attempt: the target or a tool was
+// unreachable, slow or failed on I/O. A failed check, a configuration or
+// usage error, damaged data or a missing feature fails the same way every
+// time. (No code: a failure without one, taken as transient.)
+bool transient(std::optional<ErrorCode> code);
+
+// A job started by another job (a workflow's task).
+struct ChildJob {
+  // Its idempotency key must be set: it keeps the child one job across the
+  // attempts of the job that starts it.
+  JobSpec spec;
+  int max_attempts = 1;                  // transient failures are retried up to this
+  std::chrono::milliseconds timeout{0};  // per attempt; 0: no limit
+};
+
+enum class ChildState { kSucceeded, kFailed, kCheckFailed, kCancelled };
+std::string_view child_state_name(ChildState state);
+
+struct ChildResult {
+  ChildState state = ChildState::kFailed;
+  std::string run_id;       // its last run; empty when none ran
+  std::int64_t job_id = 0;  // its queued job; 0 when it ran in-process
+  int attempts = 0;
+  std::string summary;
+  std::string error;
+};
+
+// How a job starts other jobs and waits for them: in-process for the CLI
+// (runtime/local_launcher.hpp), through the queue in the agent, where any
+// agent's workers may run them.
+class JobLauncher {
+ public:
+  virtual ~JobLauncher() = default;
+  // Runs `child` through its attempts and says how it ended. A child whose
+  // key already ran is not started again: its run (or queued job) is waited
+  // for or reported. When `cancel` is raised the launcher stops waiting and
+  // returns kCancelled; whether the child itself is stopped is the
+  // launcher's business (see each). An error: the child could not be started
+  // or followed (store unreachable).
+  virtual Result<ChildResult> run(const ChildJob& child, const std::atomic<bool>& cancel) = 0;
+};
+
 class JobKind {
  public:
   virtual ~JobKind() = default;
@@ -101,6 +144,10 @@ class JobKind {
   // agents: those that change it, and heavy ones that hold its backup
   // repository's lock.
   virtual bool exclusive() const { return changes_target(); }
+  // Whether it spends its time waiting for child jobs (a workflow run): the
+  // agent runs those outside its worker slots, so that they never take the
+  // slots their children need.
+  virtual bool waits_on_children() const { return false; }
   virtual std::span<const ParamDecl> params() const { return {}; }
   virtual Result<JobOutcome> run(JobContext& ctx) = 0;
 };
@@ -123,6 +170,12 @@ class JobContext {
              JobParams params, store::Store& store, Clock& clock, const std::atomic<bool>* cancel);
 
   const std::string& run_id() const { return run_id_; }
+  // The run's idempotency key; empty when it has none.
+  const std::string& idempotency_key() const { return idempotency_key_; }
+  void set_idempotency_key(std::string key) { idempotency_key_ = std::move(key); }
+  // Where child jobs go; nullptr when this runner starts none.
+  JobLauncher* launcher() const { return launcher_; }
+  void set_launcher(JobLauncher* launcher) { launcher_ = launcher; }
   const config::Config& config() const { return config_; }
   // nullptr for jobs that need no target.
   const config::Target* target() const { return target_; }
@@ -153,7 +206,17 @@ class JobContext {
   const std::atomic<bool>* cancel_;
   std::vector<store::EventRecord> events_;
   ProgressSink progress_;
+  std::string idempotency_key_;
+  JobLauncher* launcher_ = nullptr;
 };
+
+// What is wrong with a job of `kind` on `target` with `params_json` that
+// the registry can tell before it runs: an unknown kind (with a guess), a
+// missing or unknown target, parameters that do not fit the kind; nullopt
+// when nothing is.
+std::optional<std::string> check_job(const JobKindRegistry& kinds, const config::Config& config,
+                                     std::string_view kind, std::string_view target,
+                                     std::string_view params_json);
 
 // A new run id: a ULID (26 characters, time-ordered).
 std::string new_run_id(std::chrono::system_clock::time_point now);

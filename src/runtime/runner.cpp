@@ -47,12 +47,13 @@ Result<RunReport> Runner::run(const JobSpec& spec) {
     if (auto guess = did_you_mean(spec.kind, names)) msg += " (did you mean \"" + *guess + "\"?)";
     return fail(ErrorCode::kNotFound, msg, "`dbops jobs kinds` lists the job kinds");
   }
+  // Kinds that need no target may still be given one (backup.verify: its
+  // newest backup).
   const config::Target* target = nullptr;
-  if (kind->needs_target()) {
-    if (spec.target.empty()) {
-      return fail(ErrorCode::kInvalidArgument, spec.kind + ": needs a target",
-                  "pass --target NAME");
-    }
+  if (kind->needs_target() && spec.target.empty()) {
+    return fail(ErrorCode::kInvalidArgument, spec.kind + ": needs a target", "pass --target NAME");
+  }
+  if (!spec.target.empty()) {
     target = config_.find_target(spec.target);
     if (!target) {
       std::vector<std::string> names;
@@ -104,6 +105,8 @@ Result<RunReport> Runner::run(const JobSpec& spec) {
   log::info("job started");
   JobContext ctx(run.run_id, config_, target, std::move(*params), store_, clock_, options_.cancel);
   ctx.set_progress_sink(options_.progress);
+  ctx.set_idempotency_key(spec.idempotency_key);
+  ctx.set_launcher(options_.launcher);
   const auto started = clock_.steady_now();
   Result<JobOutcome> outcome = fail(ErrorCode::kInternal, "job did not run");
   try {

@@ -30,6 +30,8 @@ struct RunnerOptions {
   const std::atomic<bool>* cancel = nullptr;
   // Receives the jobs' progress reports; may be empty.
   ProgressSink progress;
+  // Where jobs start their child jobs (workflows); may be null.
+  JobLauncher* launcher = nullptr;
 };
 
 class Runner {

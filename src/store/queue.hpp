@@ -109,6 +109,9 @@ struct ClaimRequest {
   std::chrono::milliseconds lease{30'000};
   // Only these kinds; empty: any.
   std::vector<std::string> kinds;
+  // None of these kinds (the agent claims jobs that wait on other jobs,
+  // workflow runs, from a pool of their own).
+  std::vector<std::string> exclude_kinds;
 };
 
 struct JobQuery {

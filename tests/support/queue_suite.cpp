@@ -303,6 +303,19 @@ TEST_P(QueueSuite, ClaimsFilterByKind) {
   EXPECT_FALSE(queue_->claim({.owner = "", .max_jobs = 1}));
 }
 
+TEST_P(QueueSuite, ClaimsLeaveOutExcludedKinds) {
+  const auto w = value(queue_->enqueue(spec("workflow"))).id;
+  const auto p = value(queue_->enqueue(spec("probe"))).id;
+  auto r = queue_->claim({.owner = "a", .max_jobs = 10, .exclude_kinds = {"workflow"}});
+  ASSERT_TRUE(r) << r.error().to_string();
+  ASSERT_EQ(r->size(), 1U);
+  EXPECT_EQ((*r)[0].id, p);
+  r = queue_->claim({.owner = "a", .max_jobs = 10, .kinds = {"workflow"}});
+  ASSERT_TRUE(r) << r.error().to_string();
+  ASSERT_EQ(r->size(), 1U);
+  EXPECT_EQ((*r)[0].id, w);
+}
+
 TEST_P(QueueSuite, FinishedJobsArePurgedInBatches) {
   for (int i = 0; i < 5; ++i) value(queue_->enqueue(spec("probe")));
   const auto kept = value(queue_->enqueue(spec("backup"))).id;

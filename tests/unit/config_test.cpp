@@ -249,6 +249,35 @@ const BadCase kBadCases[] = {
     {"schedule unknown key",
      "schedules:\n  - {name: s, cron: '@daily', kind: probe, timezone: UTC}\n",
      "schedules[0].timezone", "did you mean \"time_zone\""},
+    {"workflow unknown dependency",
+     "workflows:\n  - name: w\n    tasks:\n      - {name: a, kind: probe}\n      - {name: b, "
+     "kind: probe, depends_on: [aa]}\n",
+     "workflows[0].tasks[1].depends_on", "unknown task \"aa\" (did you mean \"a\"?)"},
+    {"workflow self dependency",
+     "workflows:\n  - name: w\n    tasks:\n      - {name: a, kind: probe, depends_on: [a]}\n",
+     "workflows[0].tasks[0].depends_on", "task \"a\" depends on itself"},
+    {"workflow duplicate task",
+     "workflows:\n  - name: w\n    tasks:\n      - {name: a, kind: probe}\n      - {name: a, "
+     "kind: check}\n",
+     "workflows[0].tasks[1].name", "duplicate task name \"a\""},
+    {"workflow without tasks", "workflows:\n  - {name: w, tasks: []}\n", "workflows[0].tasks",
+     "expected at least one task"},
+    {"workflow missing tasks", "workflows:\n  - {name: w}\n", "workflows[0].tasks",
+     "missing required key"},
+    {"workflow nested", "workflows:\n  - name: w\n    tasks:\n      - {name: a, kind: workflow}\n",
+     "workflows[0].tasks[0].kind", "workflows do not nest"},
+    {"workflow bad trigger",
+     "workflows:\n  - name: w\n    trigger: '0 25 * * *'\n    tasks:\n      - {name: a, kind: "
+     "probe}\n",
+     "workflows[0].trigger", "hour field"},
+    {"workflow retries",
+     "workflows:\n  - name: w\n    tasks:\n      - {name: a, kind: probe, "
+     "retries: 101}\n",
+     "workflows[0].tasks[0].retries", "out of range 0..100"},
+    {"workflow trigger takes a schedule name",
+     "schedules:\n  - {name: workflow.w, cron: '@daily', kind: probe}\nworkflows:\n  - name: w\n"
+     "    trigger: '@daily'\n    tasks:\n      - {name: a, kind: probe}\n",
+     "schedules[].name", "is taken by the trigger of workflow w"},
     {"duplicate key", "state: a\nstate: b\n", "state", "duplicate key"},
     {"scalar expected", "state: [1, 2]\n", "state", "expected connection string, got a list"},
 };
@@ -317,6 +346,89 @@ schedules:
   const std::string json = to_json(*p.config);
   EXPECT_NE(json.find(R"("params": {)"), std::string::npos) << json;
   EXPECT_NE(json.find(R"("timeout": "2h")"), std::string::npos) << json;
+}
+
+TEST(Config, WorkflowsLoad) {
+  auto p = parse(R"(targets:
+  - {name: pg-main, engine: postgres, host: db1}
+workflows:
+  - name: nightly
+    trigger: 0 3 * * *
+    time_zone: Europe/Paris
+    catch_up: once
+    timeout: 8h
+    max_attempts: 5
+    tasks:
+      - name: backup
+        kind: backup
+        target: pg-main
+        params: {method: physical}
+      - name: verify
+        kind: backup.verify
+        target: pg-main
+        depends_on: [backup]
+        retries: 2
+        timeout: 1h
+      - name: drill
+        kind: drill
+        target: pg-main
+        depends_on: [verify, backup]
+  - name: adhoc
+    tasks:
+      - {name: probe, kind: probe, target: pg-main}
+)");
+  ASSERT_TRUE(p.config) << all(p.problems);
+  const auto& w = p.config->workflows;
+  ASSERT_EQ(w.size(), 2U);
+  EXPECT_EQ(w[0].name, "nightly");
+  EXPECT_EQ(w[0].trigger, "0 3 * * *");
+  EXPECT_FALSE(w[0].manual());
+  EXPECT_EQ(w[0].time_zone, "Europe/Paris");
+  EXPECT_EQ(w[0].catch_up, CatchUp::kOnce);
+  EXPECT_EQ(w[0].timeout, std::chrono::hours(8));
+  EXPECT_EQ(w[0].max_attempts, 5);
+  ASSERT_EQ(w[0].tasks.size(), 3U);
+  EXPECT_EQ(w[0].tasks[0].params_json, R"({"method":"physical"})");
+  EXPECT_EQ(w[0].tasks[1].depends_on, std::vector<std::string>{"backup"});
+  EXPECT_EQ(w[0].tasks[1].retries, 2);
+  EXPECT_EQ(w[0].tasks[1].timeout, std::chrono::hours(1));
+  EXPECT_EQ(w[0].tasks[2].depends_on, (std::vector<std::string>{"verify", "backup"}));
+  EXPECT_EQ(w[0].tasks[2].location.line, 21);
+  EXPECT_EQ(p.config->find_workflow("nightly")->find_task("verify"), &w[0].tasks[1]);
+  // Defaults.
+  EXPECT_TRUE(w[1].manual());
+  EXPECT_EQ(w[1].max_attempts, 3);
+  EXPECT_EQ(w[1].timeout.count(), 0);
+  EXPECT_EQ(w[1].tasks[0].retries, 0);
+  const std::string yaml = to_yaml(*p.config);
+  EXPECT_NE(yaml.find("workflows:\n  - name: nightly\n    trigger: 0 3 * * *\n"), std::string::npos)
+      << yaml;
+  EXPECT_NE(yaml.find("depends_on:\n          - verify\n          - backup"), std::string::npos)
+      << yaml;
+}
+
+TEST(Config, WorkflowCycleNamesItsTasksAndLine) {
+  auto p = parse(R"(workflows:
+  - name: w
+    tasks:
+      - name: a
+        kind: probe
+        depends_on: [c]
+      - name: b
+        kind: probe
+        depends_on: [a]
+      - name: c
+        kind: probe
+        depends_on: [b]
+      - name: d
+        kind: probe
+)");
+  ASSERT_FALSE(p.config);
+  ASSERT_EQ(p.problems.size(), 1U) << all(p.problems);
+  const auto& problem = p.problems[0];
+  EXPECT_EQ(problem.key_path, "workflows[0].tasks[1].depends_on");
+  EXPECT_EQ(problem.line, 9);
+  EXPECT_NE(problem.message.find("cycle: a -> c -> b -> a"), std::string::npos) << problem.message;
 }
 
 TEST(Config, ScheduleProblemsNameTheirLine) {

@@ -140,6 +140,40 @@ struct Schedule {
   SourceLocation location;
 };
 
+// One task of a workflow: a job of any kind (but another workflow), started
+// once every task it depends on has succeeded. The kind, target and params
+// are checked against the job-kind registry before a run
+// (ops::workflow::check_workflows); the loader checks names, references and
+// cycles.
+struct WorkflowTask {
+  std::string name;
+  std::string kind;
+  std::string target;  // empty: none (kinds that need no target)
+  std::string params_json = "{}";
+  std::vector<std::string> depends_on;
+  int retries = 0;                       // attempts after the first failed one
+  std::chrono::milliseconds timeout{0};  // per attempt; 0: no limit
+  SourceLocation location;
+};
+
+// A named DAG of tasks. `trigger` is "manual" (runs when asked: `dbops
+// workflow run`, the API) or a cron expression the agent fires it on, as a
+// schedule named "workflow.<name>" would.
+struct Workflow {
+  std::string name;
+  std::string trigger = "manual";
+  std::string time_zone = "UTC";
+  CatchUp catch_up = CatchUp::kSkip;
+  std::chrono::milliseconds timeout{0};  // the whole run; 0: no limit
+  int max_attempts = 3;                  // of the run itself (its agent dying counts)
+  bool enabled = true;                   // false: the trigger does not fire
+  std::vector<WorkflowTask> tasks;       // in config order, without cycles
+  SourceLocation location;
+
+  bool manual() const { return trigger == "manual"; }
+  const WorkflowTask* find_task(std::string_view name) const;
+};
+
 struct AgentConfig {
   std::string listen = "127.0.0.1:9646";  // host:port of /metrics, /healthz, /readyz
   std::chrono::milliseconds probe_interval{15'000};
@@ -199,6 +233,7 @@ struct Config {
   std::vector<Target> targets;
   std::vector<NotifyChannel> notify;
   std::vector<Schedule> schedules;
+  std::vector<Workflow> workflows;
   ProbeConfig probe;
   AgentConfig agent;
   RepositoryConfig repository;
@@ -206,6 +241,7 @@ struct Config {
   DrillConfig drill;
 
   const Target* find_target(std::string_view name) const;
+  const Workflow* find_workflow(std::string_view name) const;
 };
 
 // What the loader needs to know about an engine to validate a target.

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -782,6 +783,72 @@ std::string read_params(Ctx& ctx, ObjectReader& r, std::string_view key) {
   }
 }
 
+// A time_zone key: the IANA name, checked; false when it is not one.
+bool read_time_zone(Ctx& ctx, ObjectReader& r, std::string& zone_out) {
+  auto zone = r.text("time_zone");
+  if (!zone) return true;
+  zone_out = *zone;
+  auto checked = cron::Schedule::parse("* * * * *", *zone);
+  if (checked) return true;
+  Error error = checked.error();
+  if (const auto colon = error.message.find("\": "); colon != std::string::npos) {
+    error.message.erase(0, colon + 3);  // the placeholder expression
+  }
+  ctx.problem(r.key_location("time_zone"), r.path_of("time_zone"), message_with_hint(error));
+  return false;
+}
+
+// A cron expression under `key`, checked in `zone`.
+void check_cron(Ctx& ctx, ObjectReader& r, std::string_view key, const std::string& expr,
+                const std::string& zone) {
+  if (auto checked = cron::Schedule::parse(expr, zone); !checked) {
+    ctx.problem(r.key_location(key), r.path_of(key), message_with_hint(checked.error()));
+  }
+}
+
+// A `kind` key: a job kind's name (the registry checks it later).
+std::string read_kind(Ctx& ctx, ObjectReader& r) {
+  auto kind = r.text("kind");
+  if (!kind) return {};
+  if (trim(*kind).empty()) {
+    ctx.problem(r.key_location("kind"), r.path_of("kind"),
+                "expected a job kind such as backup or drill, got an empty string");
+  }
+  return *kind;
+}
+
+// A `target` key naming one of the config's targets.
+std::string read_target_ref(Ctx& ctx, ObjectReader& r, const Config& config) {
+  auto target = r.text("target");
+  if (!target) return {};
+  if (!config.find_target(*target)) {
+    std::vector<std::string> known;
+    for (const auto& t : config.targets) known.push_back(t.name);
+    std::string msg = "unknown target \"" + *target + "\"";
+    if (const auto guess = did_you_mean(*target, known)) {
+      msg += " (did you mean \"" + *guess + "\"?)";
+    } else if (known.empty()) {
+      msg += "; no targets are configured";
+    } else {
+      msg += "; expected one of: " + join_choices(known);
+    }
+    ctx.problem(r.key_location("target"), r.path_of("target"), msg);
+  }
+  return *target;
+}
+
+// A `timeout` key that, when present, must be above zero.
+std::chrono::milliseconds read_positive_timeout(Ctx& ctx, ObjectReader& r) {
+  auto v = r.duration("timeout");
+  if (!v) return std::chrono::milliseconds{0};
+  if (v->count() <= 0) {
+    ctx.problem(r.key_location("timeout"), r.path_of("timeout"),
+                "expected a duration above zero (omit it for no limit)");
+    return std::chrono::milliseconds{0};
+  }
+  return *v;
+}
+
 void read_schedule(Ctx& ctx, const YAML::Node& node, std::size_t index, Config& config,
                    std::map<std::string, int>& names) {
   const std::string display = "schedules[" + std::to_string(index) + "]";
@@ -790,62 +857,158 @@ void read_schedule(Ctx& ctx, const YAML::Node& node, std::size_t index, Config& 
   s.location = r.location();
   if (auto name = read_unique_name(ctx, r, "schedule", names)) s.name = *name;
   // The time zone first, so that the expression is checked in it.
-  bool zone_ok = true;
-  if (auto zone = r.text("time_zone")) {
-    if (auto checked = cron::Schedule::parse("* * * * *", *zone); !checked) {
-      zone_ok = false;
-      Error error = checked.error();
-      if (const auto colon = error.message.find("\": "); colon != std::string::npos) {
-        error.message.erase(0, colon + 3);  // the placeholder expression
-      }
-      ctx.problem(r.key_location("time_zone"), r.path_of("time_zone"), message_with_hint(error));
-    }
-    s.time_zone = *zone;
-  }
+  const bool zone_ok = read_time_zone(ctx, r, s.time_zone);
   if (auto expr = r.text("cron")) {
     s.cron = *expr;
-    if (auto checked = cron::Schedule::parse(*expr, zone_ok ? s.time_zone : "UTC"); !checked) {
-      ctx.problem(r.key_location("cron"), r.path_of("cron"), message_with_hint(checked.error()));
-    }
+    check_cron(ctx, r, "cron", *expr, zone_ok ? s.time_zone : "UTC");
   }
-  if (auto kind = r.text("kind")) {
-    if (trim(*kind).empty()) {
-      ctx.problem(r.key_location("kind"), r.path_of("kind"),
-                  "expected a job kind such as backup or drill, got an empty string");
-    }
-    s.kind = *kind;
-  }
-  if (auto target = r.text("target")) {
-    if (!config.find_target(*target)) {
-      std::vector<std::string> known;
-      for (const auto& t : config.targets) known.push_back(t.name);
-      std::string msg = "unknown target \"" + *target + "\"";
-      if (const auto guess = did_you_mean(*target, known)) {
-        msg += " (did you mean \"" + *guess + "\"?)";
-      } else if (known.empty()) {
-        msg += "; no targets are configured";
-      } else {
-        msg += "; expected one of: " + join_choices(known);
-      }
-      ctx.problem(r.key_location("target"), r.path_of("target"), msg);
-    }
-    s.target = *target;
-  }
+  s.kind = read_kind(ctx, r);
+  s.target = read_target_ref(ctx, r, config);
   s.params_json = read_params(ctx, r, "params");
   if (auto v = r.text("catch_up")) s.catch_up = *v == "once" ? CatchUp::kOnce : CatchUp::kSkip;
   if (auto v = r.integer("priority", -1000, 1000)) s.priority = static_cast<int>(*v);
   if (auto v = r.integer("max_attempts", 1, 100)) s.max_attempts = static_cast<int>(*v);
-  if (auto v = r.duration("timeout")) {
-    if (v->count() <= 0) {
-      ctx.problem(r.key_location("timeout"), r.path_of("timeout"),
-                  "expected a duration above zero (omit it for no limit)");
-    } else {
-      s.timeout = *v;
-    }
-  }
+  s.timeout = read_positive_timeout(ctx, r);
   if (auto v = r.boolean("enabled")) s.enabled = *v;
   r.finish();
   config.schedules.push_back(std::move(s));
+}
+
+void read_workflow_task(Ctx& ctx, const YAML::Node& node, const std::string& display,
+                        const Config& config, Workflow& workflow,
+                        std::map<std::string, int>& names) {
+  ObjectReader r(ctx, node, "workflows[].tasks[]", display);
+  WorkflowTask t;
+  t.location = r.location();
+  if (auto name = read_unique_name(ctx, r, "task", names)) t.name = *name;
+  t.kind = read_kind(ctx, r);
+  if (t.kind == "workflow") {
+    ctx.problem(r.key_location("kind"), r.path_of("kind"),
+                "a task cannot run a workflow; workflows do not nest");
+  }
+  t.target = read_target_ref(ctx, r, config);
+  t.params_json = read_params(ctx, r, "params");
+  if (auto deps = r.string_list("depends_on")) t.depends_on = *deps;
+  if (auto v = r.integer("retries", 0, 100)) t.retries = static_cast<int>(*v);
+  t.timeout = read_positive_timeout(ctx, r);
+  r.finish();
+  workflow.tasks.push_back(std::move(t));
+}
+
+// Every depends_on names a task of the same workflow, and following them
+// never comes back to where it started.
+void check_workflow_graph(Ctx& ctx, const Workflow& w, const std::string& display,
+                          const YAML::Node& tasks_node) {
+  const auto task_location = [&](std::size_t i, std::string_view key) {
+    const YAML::Node task = tasks_node[i];
+    const YAML::Node n = task.IsMap() ? task[std::string(key)] : YAML::Node();
+    return location_of(n.IsDefined() && !n.IsNull() ? n : task);
+  };
+  std::vector<std::string> names;
+  for (const auto& t : w.tasks) names.push_back(t.name);
+  bool references_ok = true;
+  for (std::size_t i = 0; i < w.tasks.size(); ++i) {
+    const auto& t = w.tasks[i];
+    const std::string path = display + ".tasks[" + std::to_string(i) + "].depends_on";
+    for (const auto& dep : t.depends_on) {
+      if (dep == t.name) {
+        ctx.problem(task_location(i, "depends_on"), path,
+                    "task \"" + t.name + "\" depends on itself");
+        references_ok = false;
+      } else if (!w.find_task(dep)) {
+        std::string msg = "unknown task \"" + dep + "\"";
+        if (const auto guess = did_you_mean(dep, names)) {
+          msg += " (did you mean \"" + *guess + "\"?)";
+        } else {
+          msg += "; the tasks of workflow " + w.name + " are: " + join_choices(names);
+        }
+        ctx.problem(task_location(i, "depends_on"), path, msg);
+        references_ok = false;
+      }
+    }
+  }
+  if (!references_ok) return;
+  // Depth-first search; a task met again while on the path closes a cycle.
+  enum class Mark { kNew, kOnPath, kDone };
+  std::vector<Mark> marks(w.tasks.size(), Mark::kNew);
+  std::vector<std::size_t> path;
+  const auto index_of = [&](const std::string& name) {
+    for (std::size_t i = 0; i < w.tasks.size(); ++i) {
+      if (w.tasks[i].name == name) return i;
+    }
+    return w.tasks.size();
+  };
+  std::function<bool(std::size_t)> visit = [&](std::size_t i) {
+    marks[i] = Mark::kOnPath;
+    path.push_back(i);
+    for (const auto& dep : w.tasks[i].depends_on) {
+      const std::size_t d = index_of(dep);
+      if (marks[d] == Mark::kOnPath) {
+        std::string cycle;
+        const auto from = std::find(path.begin(), path.end(), d);
+        for (auto it = from; it != path.end(); ++it) cycle += w.tasks[*it].name + " -> ";
+        cycle += w.tasks[d].name;
+        ctx.problem(
+            task_location(i, "depends_on"),
+            display + ".tasks[" + std::to_string(i) + "].depends_on",
+            "the tasks' dependencies form a cycle: " + cycle + " (each waits for the next)");
+        return false;
+      }
+      if (marks[d] == Mark::kNew && !visit(d)) return false;
+    }
+    path.pop_back();
+    marks[i] = Mark::kDone;
+    return true;
+  };
+  for (std::size_t i = 0; i < w.tasks.size(); ++i) {
+    if (marks[i] == Mark::kNew && !visit(i)) return;
+  }
+}
+
+void read_workflow(Ctx& ctx, const YAML::Node& node, std::size_t index, Config& config,
+                   std::map<std::string, int>& names) {
+  const std::string display = "workflows[" + std::to_string(index) + "]";
+  ObjectReader r(ctx, node, "workflows[]", display);
+  Workflow w;
+  w.location = r.location();
+  if (auto name = read_unique_name(ctx, r, "workflow", names)) w.name = *name;
+  const bool zone_ok = read_time_zone(ctx, r, w.time_zone);
+  if (auto trigger = r.text("trigger")) {
+    w.trigger = trim(*trigger);
+    if (!w.manual()) check_cron(ctx, r, "trigger", w.trigger, zone_ok ? w.time_zone : "UTC");
+  }
+  if (auto v = r.text("catch_up")) w.catch_up = *v == "once" ? CatchUp::kOnce : CatchUp::kSkip;
+  w.timeout = read_positive_timeout(ctx, r);
+  if (auto v = r.integer("max_attempts", 1, 100)) w.max_attempts = static_cast<int>(*v);
+  if (auto v = r.boolean("enabled")) w.enabled = *v;
+  std::map<std::string, int> task_names;
+  read_list(ctx, r, "tasks", [&](const YAML::Node& n, std::size_t i) {
+    read_workflow_task(ctx, n, display + ".tasks[" + std::to_string(i) + "]", config, w,
+                       task_names);
+  });
+  if (const YAML::Node* tasks = r.node("tasks"); tasks && tasks->IsSequence()) {
+    if (tasks->size() == 0) {
+      ctx.problem(r.key_location("tasks"), r.path_of("tasks"), "expected at least one task");
+    } else {
+      check_workflow_graph(ctx, w, display, *tasks);
+    }
+  }
+  r.finish();
+  config.workflows.push_back(std::move(w));
+}
+
+// A triggered workflow fires as the schedule "workflow.<name>"; no schedule
+// of the config may take that name.
+void check_workflow_schedule_names(Ctx& ctx, const Config& config) {
+  for (const auto& w : config.workflows) {
+    if (w.manual()) continue;
+    for (const auto& s : config.schedules) {
+      if (s.name != "workflow." + w.name) continue;
+      ctx.problem(s.location, "schedules[].name",
+                  "schedule name \"" + s.name + "\" is taken by the trigger of workflow " + w.name +
+                      " (line " + std::to_string(w.location.line) + "); rename the schedule");
+    }
+  }
 }
 
 void read_probe(Ctx& ctx, const YAML::Node& node, ProbeConfig& probe) {
@@ -1029,6 +1192,20 @@ const Target* Config::find_target(std::string_view name) const {
   return nullptr;
 }
 
+const Workflow* Config::find_workflow(std::string_view name) const {
+  for (const auto& w : workflows) {
+    if (w.name == name) return &w;
+  }
+  return nullptr;
+}
+
+const WorkflowTask* Workflow::find_task(std::string_view task) const {
+  for (const auto& t : tasks) {
+    if (t.name == task) return &t;
+  }
+  return nullptr;
+}
+
 Result<Config> parse_config(std::string_view text, const fs::path& file, const LoadOptions& options,
                             std::vector<Problem>* problems_out) {
   Ctx ctx(file, options);
@@ -1076,6 +1253,11 @@ Result<Config> parse_config(std::string_view text, const fs::path& file, const L
       read_list(ctx, r, "schedules", [&](const YAML::Node& n, std::size_t i) {
         read_schedule(ctx, n, i, config, schedule_names);
       });
+      std::map<std::string, int> workflow_names;
+      read_list(ctx, r, "workflows", [&](const YAML::Node& n, std::size_t i) {
+        read_workflow(ctx, n, i, config, workflow_names);
+      });
+      check_workflow_schedule_names(ctx, config);
       r.finish();
     } catch (const YAML::Exception& e) {
       ctx.problem(SourceLocation{.line = e.mark.line + 1, .column = e.mark.column + 1}, "",

@@ -132,6 +132,33 @@ nlohmann::ordered_json config_json(const Config& c) {
     sj["enabled"] = sc.enabled;
     j["schedules"].push_back(sj);
   }
+  j["workflows"] = nlohmann::ordered_json::array();
+  for (const auto& w : c.workflows) {
+    nlohmann::ordered_json wj;
+    wj["name"] = w.name;
+    wj["trigger"] = w.trigger;
+    if (!w.manual()) {
+      wj["time_zone"] = w.time_zone;
+      wj["catch_up"] = std::string(catch_up_name(w.catch_up));
+    }
+    if (w.timeout.count() > 0) wj["timeout"] = format_duration(w.timeout);
+    wj["max_attempts"] = w.max_attempts;
+    wj["enabled"] = w.enabled;
+    wj["tasks"] = nlohmann::ordered_json::array();
+    for (const auto& t : w.tasks) {
+      nlohmann::ordered_json tj;
+      tj["name"] = t.name;
+      tj["kind"] = t.kind;
+      if (!t.target.empty()) tj["target"] = t.target;
+      const auto params = nlohmann::ordered_json::parse(t.params_json, nullptr, false);
+      if (params.is_object() && !params.empty()) tj["params"] = params;
+      if (!t.depends_on.empty()) tj["depends_on"] = t.depends_on;
+      if (t.retries > 0) tj["retries"] = t.retries;
+      if (t.timeout.count() > 0) tj["timeout"] = format_duration(t.timeout);
+      wj["tasks"].push_back(std::move(tj));
+    }
+    j["workflows"].push_back(std::move(wj));
+  }
   j["notify"] = nlohmann::ordered_json::array();
   for (const auto& n : c.notify) {
     j["notify"].push_back({{"name", n.name},
@@ -191,7 +218,7 @@ std::string to_yaml(const Config& config) {
   YAML::Emitter out;
   out << YAML::BeginMap;
   for (const char* key : {"state", "targets", "repository", "backup", "drill", "probe", "agent",
-                          "schedules", "notify"}) {
+                          "schedules", "workflows", "notify"}) {
     if (!j.contains(key) || (j[key].is_array() && j[key].empty())) continue;
     out << YAML::Key << key << YAML::Value;
     emit(out, j[key]);

@@ -473,6 +473,102 @@ constexpr auto kSchema = std::to_array<KeyDecl>({
      .description = "false keeps the schedule in the file but enqueues nothing.",
      .example = "enabled: false"},
 
+    {.path = "workflows",
+     .type = KeyType::kObjectList,
+     .description =
+         "Named DAGs of tasks, each task a job of any kind: backup, then verify, then drill, "
+         "say. A task starts once every task it depends on has succeeded; one that fails stops "
+         "its dependents, which are marked skipped, while independent branches go on. A run is "
+         "itself a job (kind `workflow`): `dbops workflow run` runs it in-process, the agent "
+         "runs it from the queue and its tasks become queued jobs of their own.",
+     .example = ""},
+    {.path = "workflows[].name",
+     .type = KeyType::kString,
+     .required = true,
+     .description = "Unique name of the workflow: lowercase letters, digits, '.', '_' and '-'.",
+     .example = "name: pg-main-nightly"},
+    {.path = "workflows[].trigger",
+     .type = KeyType::kString,
+     .default_value = "manual",
+     .description =
+         "`manual` (runs when asked: `dbops workflow run`, `POST /api/v1/workflows/{name}/runs`) "
+         "or a cron expression, with the same syntax and daylight-saving rules as "
+         "schedules[].cron, on which the agent starts a run. A triggered workflow fires as the "
+         "schedule `workflow.<name>` (its runs' idempotency keys start with "
+         "`schedule:workflow.<name>:`).",
+     .example = "trigger: 0 3 * * *"},
+    {.path = "workflows[].time_zone",
+     .type = KeyType::kString,
+     .default_value = "UTC",
+     .description = "IANA time zone the trigger's cron expression is evaluated in.",
+     .example = "time_zone: Europe/Paris"},
+    {.path = "workflows[].catch_up",
+     .type = KeyType::kEnum,
+     .default_value = "skip",
+     .choices = "skip|once",
+     .description = "What becomes of trigger times missed while no agent ran; as "
+                    "schedules[].catch_up.",
+     .example = "catch_up: once"},
+    {.path = "workflows[].timeout",
+     .type = KeyType::kDuration,
+     .description = "How long a whole run may take; when it passes, the running tasks are "
+                    "cancelled and the rest skipped. No limit when omitted.",
+     .example = "timeout: 8h"},
+    {.path = "workflows[].max_attempts",
+     .type = KeyType::kInt,
+     .default_value = "3",
+     .description =
+         "Attempts of a queued run (1-100). A run whose agent dies is picked up by another "
+         "agent as its next attempt, which goes on from where the run was: tasks that "
+         "succeeded are not run again, running ones are waited for.",
+     .example = "max_attempts: 5"},
+    {.path = "workflows[].enabled",
+     .type = KeyType::kBool,
+     .default_value = "true",
+     .description = "false: the trigger does not fire (a manual run still works).",
+     .example = "enabled: false"},
+    {.path = "workflows[].tasks",
+     .type = KeyType::kObjectList,
+     .required = true,
+     .description = "The tasks, at least one. Their depends_on must name tasks of the same "
+                    "workflow and form no cycle; the config check reports the line of each "
+                    "problem.",
+     .example = ""},
+    {.path = "workflows[].tasks[].name",
+     .type = KeyType::kString,
+     .required = true,
+     .description = "Name of the task, unique in its workflow; part of its job's idempotency "
+                    "key (`<run key>/<task>`).",
+     .example = "name: verify"},
+    {.path = "workflows[].tasks[].kind",
+     .type = KeyType::kString,
+     .required = true,
+     .description = "The job kind the task runs (`dbops jobs kinds`); any kind but `workflow`.",
+     .example = "kind: drill"},
+    {.path = "workflows[].tasks[].target",
+     .type = KeyType::kString,
+     .description = "The target the task runs on; required by the kinds that work on a target.",
+     .example = "target: pg-main"},
+    {.path = "workflows[].tasks[].params",
+     .type = KeyType::kStringMap,
+     .description = "The task's job parameters, as schedules[].params.",
+     .example = "params: {method: physical}"},
+    {.path = "workflows[].tasks[].depends_on",
+     .type = KeyType::kStringList,
+     .description = "Tasks that must succeed before this one starts.",
+     .example = "depends_on: [backup]"},
+    {.path = "workflows[].tasks[].retries",
+     .type = KeyType::kInt,
+     .default_value = "0",
+     .description = "Further attempts (0-100) after a failed one, with backoff, when the "
+                    "failure is transient (unreachable, timed out, I/O); a failed check is not "
+                    "retried.",
+     .example = "retries: 2"},
+    {.path = "workflows[].tasks[].timeout",
+     .type = KeyType::kDuration,
+     .description = "How long one attempt of the task may run; no limit when omitted.",
+     .example = "timeout: 1h"},
+
     {.path = "notify",
      .type = KeyType::kObjectList,
      .description = "Where failure events are delivered.",

@@ -193,8 +193,7 @@ class BackupJob final : public runtime::JobKind {
 constexpr runtime::ParamDecl kVerifyParams[] = {
     {.name = "backup",
      .type = runtime::ParamType::kString,
-     .required = true,
-     .description = "backup id (or a unique prefix)"},
+     .description = "backup id (or a unique prefix); without it, the target's newest backup"},
 };
 
 class VerifyJob final : public runtime::JobKind {
@@ -210,7 +209,20 @@ class VerifyJob final : public runtime::JobKind {
   Result<runtime::JobOutcome> run(runtime::JobContext& ctx) override {
     DBOPS_ASSIGN(auto repository, repo::open_repository(ctx.config(), ctx.clock()));
     DBOPS_ASSIGN(auto options, repo::pipeline_options(ctx.config().repository));
-    DBOPS_ASSIGN(auto m, repository->find(ctx.params().string("backup")));
+    // The backup named, or the target's newest.
+    repo::Manifest m;
+    if (const std::string id = ctx.params().string("backup"); !id.empty()) {
+      DBOPS_ASSIGN(m, repository->find(id));
+      if (ctx.target() && m.target != ctx.target()->name) {
+        return fail(ErrorCode::kInvalidArgument, "backup " + m.id + " belongs to target " +
+                                                     m.target + ", not " + ctx.target()->name);
+      }
+    } else if (ctx.target()) {
+      DBOPS_ASSIGN(m, repository->newest(ctx.target()->name));
+    } else {
+      return fail(ErrorCode::kInvalidArgument, "backup.verify: which backup?",
+                  "pass the backup parameter (an id), or a target to verify its newest backup");
+    }
     DBOPS_ASSIGN(auto pin, repository->pin(m.target, m.id, ctx.run_id()));
     const auto start = SteadyClock::now();
     repo::StoredBackup stored(*repository, m, key_of(options), {}, ctx.cancel_flag(),

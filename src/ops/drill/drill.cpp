@@ -96,17 +96,7 @@ class DrillJob final : public runtime::JobKind {
                     "backup " + m.id + " belongs to target " + m.target + ", not " + target.name);
       }
     } else {
-      DBOPS_ASSIGN(auto listing, repository->list(target.name));
-      for (auto it = listing.rbegin(); it != listing.rend(); ++it) {
-        if (it->manifest) {
-          m = *it->manifest;
-          break;
-        }
-      }
-      if (m.id.empty()) {
-        return fail(ErrorCode::kNotFound, "target " + target.name + " has no backup to drill",
-                    "take one with `dbops backup run --target " + target.name + "`");
-      }
+      DBOPS_ASSIGN(m, repository->newest(target.name));
     }
     const engine::Engine* eng = engine::Registry::global().find(m.engine);
     const engine::RestoreTarget* restorer = eng ? eng->restore_target() : nullptr;

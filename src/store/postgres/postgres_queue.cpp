@@ -319,6 +319,12 @@ ORDER BY i.ord)sql",
       select_params.emplace_back(k);
       kinds += (kinds.empty() ? "$" : ", $") + std::to_string(select_params.size()) + "::text";
     }
+    std::string excluded;
+    for (const auto& k : request.exclude_kinds) {
+      select_params.emplace_back(k);
+      excluded +=
+          (excluded.empty() ? "$" : ", $") + std::to_string(select_params.size()) + "::text";
+    }
     const std::string select_sql =
         "SELECT c.id, c.target, c.exclusive::int, CASE WHEN c.exclusive THEN "
         "pg_try_advisory_xact_lock(hashtext('dbops_jobs:' || c.target))::int ELSE 1 END "
@@ -326,6 +332,7 @@ ORDER BY i.ord)sql",
         "WHERE ((j.state IN ('scheduled', 'available', 'retrying') AND j.run_at <= now()) OR "
         "(j.state = 'running' AND j.lease_expires_at < now() AND j.attempt < j.max_attempts))" +
         (kinds.empty() ? std::string() : " AND j.kind IN (" + kinds + ")") +
+        (excluded.empty() ? std::string() : " AND j.kind NOT IN (" + excluded + ")") +
         " AND (NOT j.exclusive OR j.target NOT IN (SELECT r.target FROM dbops_jobs r WHERE "
         "r.exclusive AND r.state = 'running' AND r.lease_expires_at >= now())) "
         "ORDER BY j.priority DESC, j.run_at, j.id LIMIT $1 FOR UPDATE OF j SKIP LOCKED) c "

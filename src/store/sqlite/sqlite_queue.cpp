@@ -110,6 +110,11 @@ class SqliteQueue final : public JobQueue {
         kinds += kinds.empty() ? "?" : ",?";
         params.emplace_back(k);
       }
+      std::string excluded;
+      for (const auto& k : request.exclude_kinds) {
+        excluded += excluded.empty() ? "?" : ",?";
+        params.emplace_back(k);
+      }
       params.emplace_back(static_cast<std::int64_t>(request.max_jobs + 256));
       DBOPS_ASSIGN(
           auto candidates,
@@ -118,6 +123,7 @@ class SqliteQueue final : public JobQueue {
               "((state IN ('scheduled', 'available', 'retrying') AND run_at_ms <= ?) OR "
               "(state = 'running' AND lease_expires_at_ms < ? AND attempt < max_attempts))" +
                   (kinds.empty() ? std::string() : " AND kind IN (" + kinds + ")") +
+                  (excluded.empty() ? std::string() : " AND kind NOT IN (" + excluded + ")") +
                   " ORDER BY priority DESC, run_at_ms, id LIMIT ?",
               params));
       if (candidates.empty()) return ok();
