@@ -24,6 +24,7 @@
 #include "ops/backup/backup.hpp"
 #include "ops/workflow/workflow.hpp"
 #include "runtime/runner.hpp"
+#include "store/queue.hpp"
 
 namespace dbops::cli {
 namespace {
@@ -183,6 +184,49 @@ int cmd_agent(Session& s, const AgentArgs& args) {
     }
   });
 
+  // New jobs wake the worker at once where a direct connection to a
+  // PostgreSQL store is configured for LISTEN (state_listen); polling goes
+  // on beside it.
+  std::thread listener;
+  if (!config.state.listen_dsn.empty()) {
+    listener = std::thread([&] {
+      std::unique_ptr<store::JobNotifications> notifications;
+      std::string last_error;
+      std::unique_lock lock(shutdown.mu);
+      while (!shutdown.requested) {
+        lock.unlock();
+        if (!notifications) {
+          auto opened = store::listen_for_jobs(config.state);
+          if (opened) {
+            notifications = std::move(*opened);
+            last_error.clear();
+            log::info("listening for new jobs");
+            worker.wake();  // whatever was enqueued while not listening
+          } else if (opened.error().message != last_error) {
+            last_error = opened.error().message;
+            log::warn("cannot listen for new jobs; polling only",
+                      {{"error", opened.error().to_string()}});
+          }
+        }
+        if (notifications) {
+          auto woke = notifications->wait(std::chrono::milliseconds(500));
+          if (woke && *woke) {
+            worker.wake();
+          } else if (!woke) {
+            log::warn("listening for new jobs stopped; listening again",
+                      {{"error", woke.error().to_string()}});
+            notifications.reset();
+          }
+        }
+        lock.lock();
+        if (!notifications) {
+          shutdown.cv.wait_for(lock, config.agent.poll_interval * 5,
+                               [&] { return shutdown.requested; });
+        }
+      }
+    });
+  }
+
   // Probe rounds until asked to stop.
   while (true) {
     const auto started = std::chrono::steady_clock::now();
@@ -257,6 +301,7 @@ int cmd_agent(Session& s, const AgentArgs& args) {
   // Clean shutdown: stop serving, join the threads.
   log::info("agent stopping", {{"signal", shutdown.signal}});
   membership.join();
+  if (listener.joinable()) listener.join();
   scheduler.stop();
   worker.stop();
   // Gone from the members, and the leader lease (if held) free at once.

@@ -893,6 +893,21 @@ std::unique_ptr<CLI::App> build_app(Commands& c, Session& s) {
                        {"dbops workflow show 42 --output json", "a queued run, by its job id"}}));
   workflow_show->callback([&] { c.action = [&] { return cmd_workflow_show(s, c.workflow); }; });
 
+  auto* store_cmd = app->add_subcommand(
+      "store", "The state store's schema: where it stands, and migrating it ahead of a rollout");
+  store_cmd->require_subcommand(1);
+  auto* store_status =
+      store_cmd->add_subcommand("status", "Show each schema part's version and what is pending");
+  store_status->footer(
+      examples_footer({{"dbops store status", "is the shared store ready for this release?"}}));
+  store_status->callback([&] { c.action = [&] { return cmd_store_status(s); }; });
+  auto* store_migrate = store_cmd->add_subcommand(
+      "migrate",
+      "Apply pending schema migrations (expand only: the previous release keeps working)");
+  store_migrate->footer(examples_footer({{"dbops --config /etc/dbops/dbops.yaml store migrate",
+                                          "before upgrading the agents one at a time"}}));
+  store_migrate->callback([&] { c.action = [&] { return cmd_store_migrate(s); }; });
+
   auto* runs = app->add_subcommand("runs", "Show recorded job runs and their events");
   runs->require_subcommand(1);
   auto* runs_list = runs->add_subcommand("list", "List recent runs, newest first");
@@ -940,7 +955,7 @@ const std::vector<DocPage>& doc_pages() {
       {"cli.md", {"version", "engines"}, true, false, true}, {"config.md", {"config"}, false, true},
       {"jobs.md", {"check", "jobs", "runs"}, false, false},  {"probe.md", {"probe"}, false, false},
       {"backup.md", {"backup", "drill"}, false, false},      {"agent.md", {"agent"}, false, false},
-      {"workflow.md", {"workflow"}, false, false},
+      {"workflow.md", {"workflow"}, false, false},           {"store.md", {"store"}, false, false},
   };
   return pages;
 }

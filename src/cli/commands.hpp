@@ -44,6 +44,11 @@ int cmd_backup_restore(Session& s, const BackupArgs& a);
 int cmd_backup_reindex(Session& s);
 int cmd_drill(Session& s, const BackupArgs& a);
 
+// `dbops store status|migrate`: where the state store's schema stands, and
+// applying what is pending.
+int cmd_store_status(Session& s);
+int cmd_store_migrate(Session& s);
+
 struct WorkflowArgs {
   std::string name;             // workflow run NAME
   std::string run;              // workflow show RUN

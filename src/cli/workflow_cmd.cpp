@@ -1,4 +1,5 @@
 // `dbops workflow list|run|show`.
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -213,7 +214,14 @@ int cmd_workflow_run(Session& s, const WorkflowArgs& a) {
     std::fprintf(stderr, "dbops: workflow %s: stopped after its timeout of %s\n", a.name.c_str(),
                  seconds_text(std::chrono::duration<double>(workflow->timeout).count()).c_str());
   }
-  return reported->error_code ? exit_code_for(*reported->error_code) : run_exit_code(reported->run);
+  if (reported->error_code) return exit_code_for(*reported->error_code);
+  // A task that failed to run (unreachable, a tool failed) makes it a
+  // runtime failure (3); one whose check failed, a gate (1).
+  int exit_code = run_exit_code(reported->run);
+  for (const auto& task : status->tasks) {
+    if (task.state == "failed") exit_code = std::max(exit_code, 3);
+  }
+  return exit_code;
 }
 
 int cmd_workflow_show(Session& s, const WorkflowArgs& a) {

@@ -12,4 +12,13 @@ Result<std::unique_ptr<JobQueue>> open_queue(const config::StateConfig& state,
   return sqlite::open_sqlite_queue(state.sqlite_path, retry);
 }
 
+Result<std::unique_ptr<JobNotifications>> listen_for_jobs(const config::StateConfig& state) {
+  if (!state.is_postgres() || state.listen_dsn.empty()) {
+    return fail(ErrorCode::kConfig,
+                "job notifications need state_listen: a direct connection to "
+                "the PostgreSQL state store");
+  }
+  return postgres::listen_for_jobs(state.listen_dsn);
+}
+
 }  // namespace dbops::store

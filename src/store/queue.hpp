@@ -114,6 +114,13 @@ struct ClaimRequest {
   std::vector<std::string> exclude_kinds;
 };
 
+// A claimed job's successful end, for succeed_batch().
+struct Completion {
+  std::int64_t id = 0;
+  std::int64_t token = 0;
+  std::string result_json = "{}";
+};
+
 struct JobQuery {
   std::optional<JobState> state;
   std::string target;
@@ -179,6 +186,10 @@ class JobQueue {
                            std::chrono::milliseconds lease) = 0;
   // The attempt succeeded. kConflict as for heartbeat().
   virtual Status succeed(std::int64_t id, std::int64_t token, std::string_view result_json) = 0;
+  // Several attempts succeeded: one transaction for all. Each completion's
+  // outcome, in order: ok, or kConflict as for heartbeat() (the others are
+  // recorded all the same).
+  virtual Result<std::vector<Status>> succeed_batch(std::span<const Completion> completions) = 0;
   // The attempt failed: retryable and attempts left -> retrying (due after
   // the policy's delay); retryable and none left -> dead; not retryable ->
   // failed. Returns the new state. kConflict as for heartbeat().
@@ -241,6 +252,24 @@ class JobQueue {
 // exists (no upper bound). The range may hold keys without the prefix (when
 // bytes were cut): implementations filter on the prefix as well.
 std::optional<std::string> key_range_end(std::string_view prefix);
+
+// Tells idle workers at once that jobs were enqueued or given back, instead
+// of at their next poll: LISTEN on the PostgreSQL store, whose enqueue and
+// release send a NOTIFY with their commit. Polling still finds everything
+// (jobs that come due later, notifications lost while the listener
+// reconnected); this only makes new work start sooner.
+class JobNotifications {
+ public:
+  virtual ~JobNotifications() = default;
+  // Waits up to `timeout`; true when a notification came. kUnavailable when
+  // the connection broke (listen anew).
+  virtual Result<bool> wait(std::chrono::milliseconds timeout) = 0;
+};
+
+// LISTENs on the connection `state.listen_dsn` names: a direct connection to
+// the PostgreSQL state store, never one through a pooler in transaction
+// mode (it would not keep the LISTEN). kConfig when none is configured.
+Result<std::unique_ptr<JobNotifications>> listen_for_jobs(const config::StateConfig& state);
 
 // The queue in the store the config names (SQLite file or PostgreSQL),
 // creating or migrating its tables.

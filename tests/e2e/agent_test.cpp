@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
@@ -49,6 +50,14 @@ probe:
 targets:
   - {name: local, engine: sqlite, path: ./local.db}
   - {name: gone, engine: redis, host: 127.0.0.1, port: 9}
+workflows:
+  - name: nightly
+    tasks:
+      - {name: backup, kind: backup, target: local}
+      - {name: verify, kind: backup.verify, target: local, depends_on: [backup]}
+      - {name: drill, kind: drill, target: local, depends_on: [verify]}
+      - {name: broken, kind: command, target: local, params: {argv: [sh, -c, 'exit 3']}}
+      - {name: after-broken, kind: check, target: local, depends_on: [broken]}
 )");
     // A backup and a drill run from "cron": the agent's gauges come from the
     // store, so they show up too.
@@ -317,6 +326,77 @@ TEST_F(Agent, TheApiNeedsTheTokenToChangeAndRefusesBadInput) {
   ASSERT_TRUE(agent_.signal(SIGTERM));
   ASSERT_TRUE(agent_.wait_for(15s));
   EXPECT_EQ(read_file(dir_ / "agent.log").find("test-token-0123456789abcde"), std::string::npos);
+}
+
+// A workflow run started over the API: auth, bad input, the run's tasks as
+// queued jobs, and its state through the API and `dbops workflow show`.
+TEST_F(Agent, WorkflowsRunOverTheApi) {
+  using nlohmann::json;
+  int status = 0;
+  const auto listed = json::parse(get("/api/v1/workflows", &status));
+  EXPECT_EQ(status, 200);
+  ASSERT_EQ(listed.size(), 1U);
+  EXPECT_EQ(listed[0].value("name", ""), "nightly");
+  EXPECT_EQ(listed[0].value("trigger", ""), "manual");
+  EXPECT_EQ(listed[0].at("tasks").size(), 5U);
+  EXPECT_TRUE(listed[0].at("last_run").is_null());
+
+  auto r = post("/api/v1/workflows/nightly/runs", "", "");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  r = post("/api/v1/workflows/nightlyy/runs", "");
+  EXPECT_EQ(r->status, 404) << r->body;
+  r = post("/api/v1/workflows/nightly/runs", R"({"key":"x"})");
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_NE(json::parse(r->body).value("error", "").find("unknown field \"key\""),
+            std::string::npos)
+      << r->body;
+  r = post("/api/v1/workflows/nightly/runs", R"({"idempotency_key":"nightly-api-1"})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 201) << r->body;
+  const auto id = json::parse(r->body).value("id", 0);
+  ASSERT_GT(id, 0);
+  r = post("/api/v1/workflows/nightly/runs", R"({"idempotency_key":"nightly-api-1"})");
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(json::parse(r->body).value("id", 0), id);
+
+  // The run ends check_failed: the broken branch failed (and skipped its
+  // dependent), the backup branch went through.
+  json runs;
+  ASSERT_TRUE(eventually(
+      60s,
+      [&] {
+        runs = json::parse(get("/api/v1/workflows/nightly/runs"), nullptr, false);
+        return runs.is_array() && !runs.empty() && runs[0].value("state", "") != "running";
+      }))
+      << get("/api/v1/workflows/nightly/runs") << read_file(dir_ / "agent.log");
+  const auto& run = runs[0];
+  EXPECT_EQ(run.value("state", ""), "check_failed") << run.dump();
+  EXPECT_EQ(run.value("run_key", ""), "nightly-api-1");
+  std::map<std::string, std::string> states;
+  for (const auto& t : run.at("tasks")) states[t.value("name", "")] = t.value("state", "");
+  EXPECT_EQ(states["backup"], "succeeded") << run.dump();
+  EXPECT_EQ(states["verify"], "succeeded");
+  EXPECT_EQ(states["drill"], "succeeded");
+  EXPECT_NE(states["broken"], "succeeded");
+  EXPECT_EQ(states["after-broken"], "skipped");
+  // Each task was a queued job of its own, keyed under the run.
+  const auto jobs = json::parse(get("/api/v1/jobs?limit=100"));
+  int task_jobs = 0;
+  for (const auto& j : jobs) {
+    if (j.value("idempotency_key", "").starts_with("nightly-api-1/")) ++task_jobs;
+  }
+  EXPECT_EQ(task_jobs, 4);  // after-broken never ran
+  const auto last = json::parse(get("/api/v1/workflows"));
+  EXPECT_EQ(last[0].at("last_run").value("run_id", ""), run.value("run_id", ""));
+
+  // The command line shows the same run, by the job's id.
+  const auto shown = run_dbops({"workflow", "show", std::to_string(id)}, dir_.path());
+  EXPECT_EQ(shown.exit_code, 0) << shown.stderr_text;
+  EXPECT_NE(shown.stdout_text.find("after-broken"), std::string::npos) << shown.stdout_text;
+  EXPECT_NE(shown.stdout_text.find("skipped"), std::string::npos) << shown.stdout_text;
+  get("/api/v1/workflows/nope/runs", &status);
+  EXPECT_EQ(status, 404);
 }
 
 TEST_F(Agent, SigintAlsoStopsIt) {

@@ -1,9 +1,19 @@
-// Three agent processes on one PostgreSQL state store run 2,000 queued jobs
-// whose effect is an INSERT into a table without a unique constraint, while
-// one agent is killed with -9 twice (and restarted) and another is frozen
-// past its leases and thawed. Afterwards every job has succeeded; a job ran
-// more than once only if its attempt was interrupted (attempt > 1), and the
-// frozen agent's late completions were refused.
+// Agent processes on one PostgreSQL state store, every test twice: with a
+// direct connection to the store (agents poll), and through PgBouncer in
+// transaction pooling mode (agents LISTEN on a direct connection,
+// state_listen).
+//
+// - Three agents run 2,000 queued jobs (1,000 through PgBouncer) whose effect
+//   is an INSERT into a table without a unique constraint, while one agent is
+//   killed with -9 twice (and restarted) and another is frozen past its
+//   leases and thawed. Afterwards every job has succeeded; a job ran more
+//   than once only if its attempt was interrupted (attempt > 1), and the
+//   frozen agent's late completions were refused.
+// - A killed leader is replaced in the next term; terms never overlap.
+// - Each target is exported by exactly one of three agents, and moves when
+//   its agent dies.
+// - A workflow run whose agent is killed mid-run is finished by another
+//   agent, without running again the tasks that had succeeded.
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <signal.h>
@@ -22,6 +32,7 @@
 #include "core/strings.hpp"
 #include "store/queue.hpp"
 #include "support/instances.hpp"
+#include "support/pgbouncer.hpp"
 #include "support/support.hpp"
 
 namespace dbops::testing {
@@ -30,37 +41,76 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-constexpr int kJobs = 2000;
+// How the agents reach the store.
+struct Route {
+  std::string name;
+  bool pgbouncer = false;
+  int jobs = 2000;  // of the kill test
+};
 
-class Agents : public ::testing::Test {
+// One PgBouncer for the binary, started on first use.
+PgBouncer& shared_pgbouncer() {
+  static auto bouncer = [] {
+    auto b = PgBouncer::start(shared_postgres(), 40);
+    EXPECT_TRUE(b) << b.error().to_string();
+    return b ? std::move(*b) : nullptr;
+  }();
+  if (!bouncer) throw std::runtime_error("pgbouncer did not start");
+  return *bouncer;
+}
+
+class Agents : public ::testing::TestWithParam<Route> {
  protected:
   void SetUp() override {
     auto& pg = shared_postgres();
-    state_db_ = "agents_state_" + std::to_string(::getpid());
+    static int databases = 0;
+    state_db_ = "agents_state_" + std::to_string(::getpid()) + "_" + std::to_string(++databases);
     // One statement per psql run: DROP and CREATE DATABASE refuse a
     // transaction block.
     for (const std::string& sql :
-         {"DROP DATABASE IF EXISTS " + state_db_, "CREATE DATABASE " + state_db_,
-          std::string("DROP DATABASE IF EXISTS agents_effects"),
+         {"DROP DATABASE IF EXISTS " + state_db_ + " WITH (FORCE)", "CREATE DATABASE " + state_db_,
+          std::string("DROP DATABASE IF EXISTS agents_effects WITH (FORCE)"),
           std::string("CREATE DATABASE agents_effects")}) {
       must(psql(pg, sql));
     }
     must(psql(pg,
               "CREATE TABLE effects (job int NOT NULL, at timestamptz DEFAULT clock_timestamp())",
               30s, "agents_effects"));
-    dsn_ = "postgresql://" + pg.superuser() + ":" + pg.superuser_password().reveal() +
-           "@127.0.0.1:" + std::to_string(pg.port()) + "/" + state_db_;
-    std::ofstream(dir_.path() / "dbops.yaml")
+    direct_dsn_ = "postgresql://" + pg.superuser() + ":" + pg.superuser_password().reveal() +
+                  "@127.0.0.1:" + std::to_string(pg.port()) + "/" + state_db_;
+    dsn_ = GetParam().pgbouncer ? shared_pgbouncer().dsn(state_db_) : direct_dsn_;
+    write_config("");
+  }
+
+  // The agents' config: the store (and, through PgBouncer, state_listen),
+  // the target pg on the effects database, and `extra` at the end.
+  void write_config(const std::string& extra, const std::string& poll = "100ms") {
+    auto& pg = shared_postgres();
+    std::ofstream(dir_.path() / "dbops.yaml", std::ios::trunc)
         << "state: ${env:STATE_DSN}\n"
-           "agent:\n  workers: 4\n  lease: 2s\n  poll_interval: 100ms\n  shutdown_grace: 1s\n"
+        << (GetParam().pgbouncer ? "state_listen: ${env:STATE_DIRECT_DSN}\n" : "")
+        << "agent:\n  workers: 4\n  lease: 2s\n  poll_interval: " << poll
+        << "\n  shutdown_grace: 1s\n"
            "  probe_interval: 1h\n"
            "targets:\n  - name: pg\n    engine: postgres\n    host: 127.0.0.1\n    port: "
         << pg.port() << "\n    user: " << pg.superuser()
-        << "\n    password: ${env:PG_PW}\n    database: agents_effects\n";
+        << "\n    password: ${env:PG_PW}\n    database: agents_effects\n"
+        << extra;
   }
 
   std::vector<std::pair<std::string, std::string>> env() const {
-    return {{"STATE_DSN", dsn_}, {"PG_PW", shared_postgres().superuser_password().reveal()}};
+    return {{"STATE_DSN", dsn_},
+            {"STATE_DIRECT_DSN", direct_dsn_},
+            {"PG_PW", shared_postgres().superuser_password().reveal()}};
+  }
+
+  // The test's own view of the queue, through the same route as the agents.
+  std::unique_ptr<store::JobQueue> open_queue() {
+    config::StateConfig state;
+    state.postgres_dsn = Secret(dsn_);
+    auto opened = store::open_queue(state);
+    EXPECT_TRUE(opened) << opened.error().to_string();
+    return opened ? std::move(*opened) : nullptr;
   }
 
   BackgroundProcess start_agent(const std::string& name) {
@@ -96,14 +146,20 @@ class Agents : public ::testing::Test {
   TempDir dir_;
   std::string state_db_;
   std::string dsn_;
+  std::string direct_dsn_;
 };
 
-TEST_F(Agents, ThreeAgentsRunEveryJobThroughKillsAndAFreeze) {
-  config::StateConfig state;
-  state.postgres_dsn = Secret(dsn_);
-  auto opened = store::open_queue(state);
-  ASSERT_TRUE(opened) << opened.error().to_string();
-  auto& queue = **opened;
+INSTANTIATE_TEST_SUITE_P(Routes, Agents,
+                         ::testing::Values(Route{.name = "direct"}, Route{.name = "pgbouncer",
+                                                                          .pgbouncer = true,
+                                                                          .jobs = 1000}),
+                         [](const auto& info) { return info.param.name; });
+
+TEST_P(Agents, ThreeAgentsRunEveryJobThroughKillsAndAFreeze) {
+  const int kJobs = GetParam().jobs;
+  auto opened = open_queue();
+  ASSERT_NE(opened, nullptr);
+  auto& queue = *opened;
 
   std::vector<store::JobSpec> specs;
   for (int i = 1; i <= kJobs; ++i) {
@@ -132,11 +188,11 @@ TEST_F(Agents, ThreeAgentsRunEveryJobThroughKillsAndAFreeze) {
   auto c = start_agent("c");
 
   // kill -9 agent a twice, restarting it each time.
-  ASSERT_TRUE(wait_succeeded(queue, 300, 180s)) << read_file(dir_.path() / "a.log");
+  ASSERT_TRUE(wait_succeeded(queue, kJobs * 15 / 100, 180s)) << read_file(dir_.path() / "a.log");
   ASSERT_TRUE(a.signal(SIGKILL));
   a.wait_for(10s);
   a = start_agent("a2");
-  ASSERT_TRUE(wait_succeeded(queue, 800, 180s));
+  ASSERT_TRUE(wait_succeeded(queue, kJobs * 40 / 100, 180s));
   ASSERT_TRUE(a.signal(SIGKILL));
   a.wait_for(10s);
   a = start_agent("a3");
@@ -144,7 +200,7 @@ TEST_F(Agents, ThreeAgentsRunEveryJobThroughKillsAndAFreeze) {
   // Freeze agent c past its leases (2s), then let it go on: whatever it was
   // running was claimed again by the others, and its late completions must
   // be refused.
-  ASSERT_TRUE(wait_succeeded(queue, 1200, 180s));
+  ASSERT_TRUE(wait_succeeded(queue, kJobs * 60 / 100, 180s));
   ASSERT_TRUE(c.signal(SIGSTOP));
   std::this_thread::sleep_for(5s);
   ASSERT_TRUE(c.signal(SIGCONT));
@@ -173,7 +229,7 @@ TEST_F(Agents, ThreeAgentsRunEveryJobThroughKillsAndAFreeze) {
   }
   EXPECT_EQ(executions.size(), static_cast<std::size_t>(kJobs));
   std::map<int, int> attempts;
-  auto jobs = queue.list({.limit = kJobs + 10});
+  auto jobs = queue.list({.limit = static_cast<std::size_t>(kJobs) + 10});
   ASSERT_TRUE(jobs) << jobs.error().to_string();
   for (const auto& j : *jobs) attempts[job_number[j.id]] = j.attempt;
   int repeated = 0;
@@ -193,6 +249,11 @@ TEST_F(Agents, ThreeAgentsRunEveryJobThroughKillsAndAFreeze) {
   std::printf("[ figures  ] %d jobs: %d with more than one attempt, %d executed more than once\n",
               kJobs, retried, repeated);
 
+  // Through PgBouncer, the agents listened for new jobs on their direct
+  // connection.
+  if (GetParam().pgbouncer) {
+    EXPECT_NE(read_file(dir_.path() / "b.log").find("listening for new jobs"), std::string::npos);
+  }
   // The frozen agent came back to leases that were no longer its own.
   const std::string c_log = read_file(dir_.path() / "c.log");
   EXPECT_NE(c_log.find("lease lost"), std::string::npos) << c_log.substr(0, 4000);
@@ -204,12 +265,10 @@ TEST_F(Agents, ThreeAgentsRunEveryJobThroughKillsAndAFreeze) {
   }
 }
 
-TEST_F(Agents, WhenTheLeaderIsKilledAnotherLeadsInTheNextTerm) {
-  config::StateConfig state;
-  state.postgres_dsn = Secret(dsn_);
-  auto opened = store::open_queue(state);
-  ASSERT_TRUE(opened) << opened.error().to_string();
-  auto& queue = **opened;
+TEST_P(Agents, WhenTheLeaderIsKilledAnotherLeadsInTheNextTerm) {
+  auto opened = open_queue();
+  ASSERT_NE(opened, nullptr);
+  auto& queue = *opened;
   std::vector<BackgroundProcess> agents;
   agents.push_back(start_agent("l1"));
   agents.push_back(start_agent("l2"));
@@ -308,10 +367,11 @@ std::set<std::string> exported_targets(int port) {
   return out;
 }
 
-TEST_F(Agents, EveryTargetIsExportedByExactlyOneAgentAndMovesWhenItsAgentDies) {
+TEST_P(Agents, EveryTargetIsExportedByExactlyOneAgentAndMovesWhenItsAgentDies) {
   std::ofstream config(dir_.path() / "dbops.yaml", std::ios::trunc);
   config << "state: ${env:STATE_DSN}\n"
-            "agent:\n  lease: 2s\n  poll_interval: 200ms\n  shutdown_grace: 1s\n"
+         << (GetParam().pgbouncer ? "state_listen: ${env:STATE_DIRECT_DSN}\n" : "")
+         << "agent:\n  lease: 2s\n  poll_interval: 200ms\n  shutdown_grace: 1s\n"
             "  probe_interval: 500ms\n"
             "targets:\n";
   std::set<std::string> all;
@@ -350,13 +410,26 @@ TEST_F(Agents, EveryTargetIsExportedByExactlyOneAgentAndMovesWhenItsAgentDies) {
     }
     return true;
   };
+  // On failure: what the agents warned about.
+  const auto warnings = [&] {
+    std::string out;
+    for (const char* name : {"r1", "r2", "r3"}) {
+      for (const auto& line : split(read_file(dir_.path() / (std::string(name) + ".log")), '\n')) {
+        if (line.find("\"level\":\"warn") != std::string::npos ||
+            line.find("\"level\":\"error") != std::string::npos) {
+          out += std::string(name) + ": " + line + "\n";
+        }
+      }
+    }
+    return out.substr(0, 8000);
+  };
   std::string why;
   bool ok = false;
   for (int i = 0; i < 100 && !ok; ++i) {
     ok = spread_ok({0, 1, 2}, &why);
     if (!ok) std::this_thread::sleep_for(200ms);
   }
-  ASSERT_TRUE(ok) << why;
+  ASSERT_TRUE(ok) << why << "\n" << warnings();
   // With three agents, the work is shared.
   EXPECT_LT(exported_targets(ports[0]).size(), all.size());
 
@@ -370,11 +443,111 @@ TEST_F(Agents, EveryTargetIsExportedByExactlyOneAgentAndMovesWhenItsAgentDies) {
     ok = spread_ok({0, 1}, &why);
     if (!ok) std::this_thread::sleep_for(200ms);
   }
-  ASSERT_TRUE(ok) << why;
+  ASSERT_TRUE(ok) << why << "\n" << warnings();
   EXPECT_LT(std::chrono::steady_clock::now() - killed_at, 10s);
   for (std::size_t i = 0; i < 2; ++i) {
     ASSERT_TRUE(agents[i].signal(SIGTERM));
     EXPECT_TRUE(agents[i].wait_for(20s));
+  }
+}
+
+// A workflow run through the queue: its tasks are jobs of their own, which
+// any agent runs. The agent running the workflow itself is killed with -9
+// while its second task runs; the run's lease passes, another agent claims
+// it and goes on where it was: the first task is not run again.
+TEST_P(Agents, AWorkflowRunOutlivesItsAgent) {
+  // Each task inserts its number; the second sleeps, so that it is running
+  // when the kill comes. A task whose agent dies has used an attempt: one
+  // retry lets it run again when the killed agent was running it.
+  const auto task = [](int n, const std::string& depends, const std::string& then) {
+    return "      - name: t" + std::to_string(n) +
+           "\n        kind: command\n        target: pg\n        retries: 1\n" +
+           (depends.empty() ? "" : "        depends_on: [" + depends + "]\n") +
+           "        params:\n          argv: [sh, -c, 'psql -X -q -c \"INSERT INTO effects (job) "
+           "VALUES (" +
+           std::to_string(n) + ")\"" + then + "']\n";
+  };
+  write_config("workflows:\n  - name: chain\n    tasks:\n" + task(1, "", "") +
+               task(2, "t1", " && sleep 4") + task(3, "t2", ""));
+  auto queue = open_queue();
+  ASSERT_NE(queue, nullptr);
+  std::vector<BackgroundProcess> agents;
+  agents.push_back(start_agent("w1"));
+  agents.push_back(start_agent("w2"));
+
+  // Queued from the command line, as a user would.
+  const auto enqueued = run_dbops({"--config", (dir_.path() / "dbops.yaml").string(), "--output",
+                                   "json", "workflow", "run", "chain", "--enqueue"},
+                                  dir_.path(), env());
+  ASSERT_EQ(enqueued.exit_code, 0) << enqueued.stdout_text << enqueued.stderr_text;
+  const auto id = nlohmann::json::parse(enqueued.stdout_text).at("id").get<std::int64_t>();
+  const std::string key = "queue:" + std::to_string(id);
+
+  // Wait for t2 to run, then kill the agent that holds the workflow run.
+  std::string owner;
+  for (int i = 0; i < 300 && owner.empty(); ++i) {
+    auto t2 = queue->list({.state = store::JobState::kRunning, .limit = 100});
+    if (t2) {
+      for (const auto& j : *t2) {
+        if (j.spec.idempotency_key != key + "/t2") continue;
+        auto run = queue->get(id);
+        if (run && *run && (*run)->state == store::JobState::kRunning) owner = (*run)->lease_owner;
+      }
+    }
+    if (owner.empty()) std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_FALSE(owner.empty()) << read_file(dir_.path() / "w1.log");
+  const int pid = std::stoi(owner.substr(owner.rfind(':') + 1));
+  BackgroundProcess* victim = nullptr;
+  for (auto& a : agents) {
+    if (a.pid() == pid) victim = &a;
+  }
+  ASSERT_NE(victim, nullptr) << owner;
+  ASSERT_TRUE(victim->signal(SIGKILL));
+  victim->wait_for(10s);
+
+  // The other agent finishes the run.
+  std::optional<store::QueuedJob> run;
+  for (int i = 0; i < 600; ++i) {
+    auto got = queue->get(id);
+    if (got && *got && store::job_state_final((*got)->state)) {
+      run = **got;
+      break;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(run) << read_file(dir_.path() / "w2.log");
+  EXPECT_EQ(run->state, store::JobState::kSucceeded) << run->last_error;
+  EXPECT_EQ(run->attempt, 2);  // the killed attempt, then the one that finished
+  const std::string rows =
+      must(psql(shared_postgres(), "SELECT job, count(*) FROM effects GROUP BY job ORDER BY job",
+                30s, "agents_effects"));
+  std::map<int, int> executions;
+  for (const auto& line : split(rows, '\n')) {
+    const auto bar = line.find('|');
+    if (bar != std::string::npos) {
+      executions[std::stoi(line.substr(0, bar))] = std::stoi(line.substr(bar + 1));
+    }
+  }
+  EXPECT_EQ(executions[1], 1) << rows;  // succeeded before the kill: not run again
+  EXPECT_GE(executions[2], 1) << rows;  // again only if the killed agent was running it
+  EXPECT_EQ(executions[3], 1) << rows;
+
+  // `dbops workflow show` by the job's id: every task succeeded.
+  const auto shown = run_dbops({"--config", (dir_.path() / "dbops.yaml").string(), "--output",
+                                "json", "workflow", "show", std::to_string(id)},
+                               dir_.path(), env());
+  ASSERT_EQ(shown.exit_code, 0) << shown.stderr_text;
+  const auto status = nlohmann::json::parse(shown.stdout_text);
+  EXPECT_EQ(status.at("state"), "succeeded");
+  EXPECT_EQ(status.at("run_key"), key);
+  ASSERT_EQ(status.at("tasks").size(), 3U);
+  for (const auto& t : status.at("tasks")) EXPECT_EQ(t.at("state"), "succeeded") << t.dump();
+  for (auto& a : agents) {
+    if (a.running()) {
+      ASSERT_TRUE(a.signal(SIGTERM));
+      EXPECT_TRUE(a.wait_for(20s));
+    }
   }
 }
 

@@ -305,11 +305,11 @@ TEST_F(PostgresQueue, TheSchemaIsCreatedOnceWhenManyOpenAtOnce) {
   EXPECT_EQ(sql(db_, "SELECT version, description FROM dbops_schema_migrations ORDER BY version")
                 .to_text(),
             "1|job queue\n2|job queue: idempotency keys by prefix\n3|job queue: agent members "
-            "and the leader lease");
+            "and the leader lease\n4|job queue: claims in one round trip");
   EXPECT_EQ(sql(db_, "SELECT count(*) FROM dbops_jobs").text(0, 0), std::to_string(kOpeners));
   // Opening a current schema again changes nothing.
   ASSERT_NE(must_open(db_), nullptr);
-  EXPECT_EQ(sql(db_, "SELECT count(*) FROM dbops_schema_migrations").text(0, 0), "3");
+  EXPECT_EQ(sql(db_, "SELECT count(*) FROM dbops_schema_migrations").text(0, 0), "4");
 }
 
 // A schema a later release expanded still serves this one.
@@ -457,6 +457,57 @@ TEST_F(PostgresQueue, ABrokenConnectionIsReplaced) {
   auto got = q->claim({.owner = "a"});
   ASSERT_TRUE(got) << got.error().to_string();
   EXPECT_EQ(got->size(), 1U);
+}
+
+// ---- notifications ------------------------------------------------------
+
+// Enqueue into a queue without a due job, and release, wake a listener;
+// silence is a timeout, not an error; a listener whose connection the server
+// ended says so, and a new one works.
+TEST_F(PostgresQueue, EnqueueAndReleaseWakeAListener) {
+  auto q = must_open(db_);
+  ASSERT_NE(q, nullptr);
+  auto listener = store::postgres::listen_for_jobs(dsn_for(db_));
+  ASSERT_TRUE(listener) << listener.error().to_string();
+  auto quiet = (*listener)->wait(200ms);
+  ASSERT_TRUE(quiet) << quiet.error().to_string();
+  EXPECT_FALSE(*quiet);
+
+  ASSERT_TRUE(q->enqueue(spec("probe", "db")));
+  auto woke = (*listener)->wait(10s);
+  ASSERT_TRUE(woke) << woke.error().to_string();
+  EXPECT_TRUE(*woke);
+
+  // While a due job waits, workers are busy (or will poll): no notification.
+  ASSERT_TRUE(q->enqueue(spec("probe", "db")));
+  EXPECT_FALSE(value((*listener)->wait(300ms)));
+  auto claimed = q->claim({.owner = "a", .max_jobs = 10});
+  ASSERT_TRUE(claimed && claimed->size() == 2U);
+  EXPECT_FALSE(value((*listener)->wait(100ms)));  // a claim does not notify
+
+  // Into an empty queue, a batch notifies once.
+  std::vector<JobSpec> batch(50, spec("probe", "db"));
+  ASSERT_TRUE(q->enqueue_batch(batch));
+  EXPECT_TRUE(value((*listener)->wait(10s)));
+  EXPECT_FALSE(value((*listener)->wait(200ms)));
+
+  // A job given back notifies.
+  ASSERT_TRUE(q->release((*claimed)[0].id, (*claimed)[0].lease_token));
+  EXPECT_TRUE(value((*listener)->wait(10s)));
+
+  // The server ends the listening connection.
+  sql(db_,
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+      "AND application_name = 'dbops listen'");
+  auto broken = (*listener)->wait(10s);
+  ASSERT_FALSE(broken);
+  EXPECT_EQ(broken.error().code, ErrorCode::kUnavailable);
+  auto again = store::postgres::listen_for_jobs(dsn_for(db_));
+  ASSERT_TRUE(again) << again.error().to_string();
+  auto rest = q->claim({.owner = "a", .max_jobs = 100});
+  ASSERT_TRUE(rest && rest->size() == 51U);
+  ASSERT_TRUE(q->enqueue(spec("probe", "db")));
+  EXPECT_TRUE(value((*again)->wait(10s)));
 }
 
 TEST(PostgresQueueOpen, AnUnreachableServerIsUnavailableAndTheDsnIsRedacted) {

@@ -293,6 +293,34 @@ TEST_P(QueueSuite, ReleaseGivesTheJobBackWithoutCountingTheAttempt) {
   EXPECT_EQ(got[0].attempt, 1);
 }
 
+TEST_P(QueueSuite, ABatchOfCompletionsRecordsThoseWhoseLeaseHeld) {
+  for (int i = 0; i < 3; ++i) value(queue_->enqueue(spec("probe")));
+  auto got = claim(*queue_, "a", 3);
+  ASSERT_EQ(got.size(), 3U);
+  // The second one's lease is lost: cancelled meanwhile.
+  value(queue_->cancel(got[1].id));
+  const store::Completion done[] = {{got[0].id, got[0].lease_token, R"({"n":0})"},
+                                    {got[1].id, got[1].lease_token, R"({"n":1})"},
+                                    {got[2].id, got[2].lease_token + 1000, R"({"n":2})"}};
+  auto r = queue_->succeed_batch(done);
+  ASSERT_TRUE(r) << r.error().to_string();
+  ASSERT_EQ(r->size(), 3U);
+  EXPECT_TRUE((*r)[0]);
+  ASSERT_FALSE((*r)[1]);
+  EXPECT_EQ((*r)[1].error().code, ErrorCode::kConflict);
+  ASSERT_FALSE((*r)[2]);  // a wrong token
+  EXPECT_EQ((*r)[2].error().code, ErrorCode::kConflict);
+  auto first = value(queue_->get(got[0].id));
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->state, JobState::kSucceeded);
+  EXPECT_EQ(first->result_json, R"({"n":0})");
+  EXPECT_EQ(state_of(*queue_, got[1].id), JobState::kCancelled);
+  EXPECT_EQ(state_of(*queue_, got[2].id), JobState::kRunning);
+  auto empty = queue_->succeed_batch({});
+  ASSERT_TRUE(empty);
+  EXPECT_TRUE(empty->empty());
+}
+
 TEST_P(QueueSuite, ClaimsFilterByKind) {
   value(queue_->enqueue(spec("probe")));
   const auto b = value(queue_->enqueue(spec("backup"))).id;

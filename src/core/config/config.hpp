@@ -223,6 +223,9 @@ struct StateConfig {
   Secret postgres_dsn;
   // ... or the SQLite file (embedded default), absolute once loaded.
   std::string sqlite_path;
+  // A direct connection to the PostgreSQL store (not through PgBouncer) on
+  // which agents LISTEN for new jobs; empty: they only poll.
+  Secret listen_dsn;
   bool is_postgres() const { return !postgres_dsn.empty(); }
 };
 

@@ -1235,6 +1235,19 @@ Result<Config> parse_config(std::string_view text, const fs::path& file, const L
       } else if (!state && !r.has("state")) {
         config.state.sqlite_path = ctx.resolve_path("dbops-state.db").string();
       }
+      if (const auto listen = r.text("state_listen")) {
+        if (!is_postgres_dsn(*listen)) {
+          ctx.problem(r.key_location("state_listen"), "state_listen",
+                      "expected a PostgreSQL connection string (postgresql://...)");
+        } else if (!config.state.is_postgres()) {
+          ctx.problem(r.key_location("state_listen"), "state_listen",
+                      "only for a PostgreSQL state store; `state` is a SQLite file");
+        } else {
+          const std::string password = redact::dsn_password(*listen);
+          if (!password.empty()) redact::register_secret(password);
+          config.state.listen_dsn = Secret(*listen);
+        }
+      }
       std::map<std::string, int> target_names;
       read_list(ctx, r, "targets", [&](const YAML::Node& n, std::size_t i) {
         read_target(ctx, n, i, config, target_names);

@@ -78,6 +78,7 @@ nlohmann::ordered_json config_json(const Config& c) {
   nlohmann::ordered_json j;
   j["file"] = c.file.string();
   j["state"] = state_text(c.state);
+  if (!c.state.listen_dsn.empty()) j["state_listen"] = redact::dsn(c.state.listen_dsn.reveal());
   j["targets"] = nlohmann::ordered_json::array();
   for (const auto& t : c.targets) j["targets"].push_back(target_json(t));
   j["probe"] = {{"concurrency", c.probe.concurrency},
@@ -217,8 +218,8 @@ std::string to_yaml(const Config& config) {
   j.erase("file");
   YAML::Emitter out;
   out << YAML::BeginMap;
-  for (const char* key : {"state", "targets", "repository", "backup", "drill", "probe", "agent",
-                          "schedules", "workflows", "notify"}) {
+  for (const char* key : {"state", "state_listen", "targets", "repository", "backup", "drill",
+                          "probe", "agent", "schedules", "workflows", "notify"}) {
     if (!j.contains(key) || (j[key].is_array() && j[key].empty())) continue;
     out << YAML::Key << key << YAML::Value;
     emit(out, j[key]);

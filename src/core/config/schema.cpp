@@ -13,6 +13,15 @@ constexpr auto kSchema = std::to_array<KeyDecl>({
                     "(the embedded default, relative to the config file) or a PostgreSQL "
                     "connection string (postgresql://...) for a store shared by several agents.",
      .example = "state: /var/lib/dbops/state.db"},
+    {.path = "state_listen",
+     .type = KeyType::kConnection,
+     .description =
+         "A direct connection to the PostgreSQL state store, on which agents LISTEN so that an "
+         "idle agent starts a new job at once instead of at its next poll. Set it when `state` "
+         "goes through PgBouncer in transaction pooling mode (which cannot keep a LISTEN), "
+         "pointing at the server itself; when `state` is a direct connection, set it to the "
+         "same. Unset: agents only poll, every agent.poll_interval.",
+     .example = "state_listen: ${env:DBOPS_STATE_DIRECT_DSN}"},
 
     {.path = "targets",
      .type = KeyType::kObjectList,

@@ -315,6 +315,37 @@ class Session final : public PostgresSession {
     return run("exec", deadline, [&] { return PQsendQuery(conn_, text.c_str()); });
   }
 
+  Result<std::vector<std::string>> wait_notifications(Deadline deadline) override {
+    constexpr std::string_view kStep = "listen";
+    if (!open_ || !conn_) return closed_error(kStep);
+    Exchange x{.step = kStep, .deadline = deadline, .budget = deadline.at() - Clock::now()};
+    std::vector<std::string> channels;
+    const auto drain = [&] {
+      while (PGnotify* n = PQnotifies(conn_)) {
+        channels.emplace_back(n->relname);
+        PQfreemem(n);
+      }
+    };
+    // Notifications may have come with an earlier result.
+    drain();
+    while (channels.empty() && !deadline.expired()) {
+      pollfd fd{};
+      fd.fd = PQsocket(conn_);
+      fd.events = POLLIN;
+      if (fd.fd < 0) return lost(x, "no socket");
+      const int rc = ::poll(&fd, 1, deadline.remaining_ms());
+      if (rc < 0) {
+        if (errno == EINTR) continue;
+        return lost(x, "poll failed");
+      }
+      if (rc == 0) break;
+      if (!PQconsumeInput(conn_)) return lost(x, "cannot read");
+      drain();
+      if (PQstatus(conn_) == CONNECTION_BAD) return lost(x, "connection closed");
+    }
+    return channels;
+  }
+
  private:
   // One exchange: what happened so far and the deadline now in force (the
   // caller's, then the grace period after a cancel).

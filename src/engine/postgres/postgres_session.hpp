@@ -19,6 +19,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/config/config.hpp"
@@ -55,6 +56,12 @@ class PostgresSession : public SqlSession {
   virtual const std::string& target_name() const = 0;
   // Cached facts for the health probe; empty (known = false) on a new session.
   virtual RoleFacts& role_facts() = 0;
+  // After LISTEN on this session: waits until a notification arrives or the
+  // deadline passes, and returns the channels of the notifications that
+  // arrived (empty when none did). kUnavailable when the connection broke.
+  // Only on a direct connection: a pooler in transaction mode does not keep
+  // a LISTEN.
+  virtual Result<std::vector<std::string>> wait_notifications(Deadline deadline) = 0;
 };
 
 // Opens a session within options.connect_timeout. The target gives either a

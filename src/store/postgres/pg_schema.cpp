@@ -67,4 +67,29 @@ Result<int> migrate(PostgresSession& s, std::string_view table,
   return version;
 }
 
+config::Target store_target(const Secret& dsn, std::string name) {
+  config::Target target;
+  target.name = std::move(name);
+  target.engine = "postgres";
+  target.dsn = dsn;
+  return target;
+}
+
+Result<SchemaPart> read_schema_part(engine::postgres::PostgresSession& s, std::string name,
+                                    std::string table, std::span<const Migration> migrations) {
+  SchemaPart part{.name = std::move(name),
+                  .table = std::move(table),
+                  .known = migrations.empty() ? 0 : migrations.back().version};
+  const Param regclass[] = {part.table};
+  DBOPS_ASSIGN(auto exists, s.query("SELECT (to_regclass($1) IS NOT NULL)::int", regclass));
+  if (exists.integer(0, 0) != 0) {
+    DBOPS_ASSIGN(auto r, s.query("SELECT coalesce(max(version), 0) FROM " + part.table));
+    part.version = static_cast<int>(r.integer(0, 0));
+  }
+  for (const auto& m : migrations) {
+    if (m.version > part.version) part.pending.push_back({m.version, m.description});
+  }
+  return part;
+}
+
 }  // namespace dbops::store::postgres

@@ -10,9 +10,13 @@
 
 #include "core/result.hpp"
 #include "engine/postgres/postgres_session.hpp"
+#include "store/schema.hpp"
 #include "store/store.hpp"
 
 namespace dbops::store::postgres {
+
+// The target a store component connects to: `dsn`, named `name` in errors.
+config::Target store_target(const Secret& dsn, std::string name);
 
 std::int64_t to_us(TimePoint t);
 TimePoint from_us(std::int64_t us);
@@ -50,5 +54,11 @@ struct Migration {
 // expand) and returned. `what` names the component in logs and errors.
 Result<int> migrate(engine::postgres::PostgresSession& s, std::string_view table,
                     std::span<const Migration> migrations, std::string_view what);
+
+// Where a component's schema stands (store/schema.hpp), read only: its
+// version from `table` (0 when the table does not exist) and what of
+// `migrations` is pending.
+Result<SchemaPart> read_schema_part(engine::postgres::PostgresSession& s, std::string name,
+                                    std::string table, std::span<const Migration> migrations);
 
 }  // namespace dbops::store::postgres

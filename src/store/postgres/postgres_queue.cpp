@@ -9,16 +9,20 @@
 // No session state, so that it works through PgBouncer in transaction pooling
 // mode: unnamed statements only (the session layer's query()), no SET (SET
 // LOCAL inside a transaction), only transaction-scoped advisory locks, no
-// LISTEN, no temporary tables.
+// LISTEN (notifications have a direct connection of their own:
+// listen_for_jobs()), no temporary tables. Enqueue (into a queue without a
+// due job) and release NOTIFY, which a pooler carries like any statement.
 //
-// Claims, and why they are two statements in one transaction: the first
-// selects due jobs FOR UPDATE SKIP LOCKED and, for exclusive ones, takes
-// pg_try_advisory_xact_lock on their target; the second re-checks, for each
-// exclusive job, that no other exclusive job of its target runs under a live
-// lease, and updates. The re-check must run in a snapshot taken after the
-// advisory lock was granted: the lock is released when the previous holder
-// commits, so a later statement sees that holder's claim, whereas the first
-// statement's snapshot may predate it.
+// Claims, and why the claim function (dbops_claim_v1) has two steps: the
+// first selects due jobs FOR UPDATE SKIP LOCKED and, for exclusive ones,
+// takes pg_try_advisory_xact_lock on their target; the second re-checks, for
+// each exclusive job, that no other exclusive job of its target runs under a
+// live lease, and updates. The re-check must run in a snapshot taken after
+// the advisory lock was granted: the lock is released when the previous
+// holder commits, so a later statement sees that holder's claim, whereas the
+// first statement's snapshot may predate it. In a volatile PL/pgSQL function
+// each statement takes a new snapshot, so both steps fit in one call: one
+// round trip, and an autocommit transaction.
 #include "store/postgres/postgres_queue.hpp"
 
 #include <algorithm>
@@ -119,16 +123,91 @@ CREATE TABLE dbops_leader_terms (
   held_until timestamptz NOT NULL
 );
 )sql"},
+    // Claims in one round trip and one statement (autocommit), see claim().
+    // The function is versioned by name: a later release that claims
+    // differently adds dbops_claim_v2 and leaves this one to the agents not
+    // upgraded yet.
+    {4, "job queue: claims in one round trip", R"sql(
+CREATE FUNCTION dbops_claim_v1(p_owner text, p_max int, p_lease_ms int8, p_kinds text[],
+                               p_exclude text[], p_slack int)
+RETURNS SETOF dbops_jobs LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+  picked int8[] := '{}';
+  taken text[] := '{}';
+  c record;
+BEGIN
+  -- A claim need not wait for the WAL flush (see claim() in dbops).
+  PERFORM set_config('synchronous_commit', 'off', true);
+  -- 1: due jobs (and running ones whose lease expired with attempts left),
+  -- in order, locked, skipping those other claims hold. Two ordered index
+  -- scans (dbops_jobs_due, dbops_jobs_leases) rather than one scan with an
+  -- OR, which the planner can only serve by sorting every due job.
+  FOR c IN
+    WITH busy AS MATERIALIZED (
+      SELECT r.target FROM dbops_jobs r
+      WHERE r.exclusive AND r.state = 'running' AND r.lease_expires_at >= now()
+    ), due AS (
+      SELECT j.id, j.target, j.exclusive, j.priority, j.run_at FROM dbops_jobs j
+      WHERE j.state IN ('scheduled', 'available', 'retrying') AND j.run_at <= now()
+        AND (cardinality(p_kinds) = 0 OR j.kind = ANY (p_kinds))
+        AND NOT (j.kind = ANY (p_exclude))
+        AND (NOT j.exclusive OR j.target NOT IN (SELECT target FROM busy))
+      ORDER BY j.priority DESC, j.run_at, j.id LIMIT p_max + p_slack
+      FOR UPDATE OF j SKIP LOCKED
+    ), expired AS (
+      SELECT j.id, j.target, j.exclusive, j.priority, j.run_at FROM dbops_jobs j
+      WHERE j.state = 'running' AND j.lease_expires_at < now() AND j.attempt < j.max_attempts
+        AND (cardinality(p_kinds) = 0 OR j.kind = ANY (p_kinds))
+        AND NOT (j.kind = ANY (p_exclude))
+        AND (NOT j.exclusive OR j.target NOT IN (SELECT target FROM busy))
+      ORDER BY j.lease_expires_at LIMIT p_max + p_slack
+      FOR UPDATE OF j SKIP LOCKED
+    )
+    SELECT u.id, u.target, u.exclusive FROM (
+      SELECT * FROM due UNION ALL SELECT * FROM expired) u
+    ORDER BY u.priority DESC, u.run_at, u.id
+  LOOP
+    -- One exclusive job per target, and only with the target's advisory
+    -- lock, which a concurrent claim of the same target cannot also hold.
+    IF c.exclusive THEN
+      CONTINUE WHEN c.target = ANY (taken);
+      CONTINUE WHEN NOT pg_try_advisory_xact_lock(hashtext('dbops_jobs:' || c.target));
+      taken := taken || c.target;
+    END IF;
+    picked := picked || c.id;
+  END LOOP;
+  IF cardinality(picked) = 0 THEN
+    RETURN;
+  END IF;
+  -- 2: a new statement, so a new snapshot, taken after the advisory locks
+  -- were granted (a lock's previous holder committed its claim before
+  -- releasing it): an exclusive job is claimed only if no other exclusive
+  -- job of its target runs under a live lease now.
+  RETURN QUERY
+  UPDATE dbops_jobs j SET state = 'running', attempt = j.attempt + 1, lease_owner = p_owner,
+         lease_token = nextval('dbops_job_lease_tokens'),
+         lease_expires_at = now() + p_lease_ms * interval '1 millisecond', updated_at = now()
+  FROM (SELECT p.id FROM unnest(picked) WITH ORDINALITY AS p(id, ord)
+        JOIN dbops_jobs x ON x.id = p.id
+        WHERE NOT x.exclusive OR NOT EXISTS (
+          SELECT 1 FROM dbops_jobs r WHERE r.target = x.target AND r.exclusive
+            AND r.state = 'running' AND r.lease_expires_at >= now() AND r.id <> x.id)
+        ORDER BY p.ord LIMIT p_max) pick
+  WHERE j.id = pick.id
+  RETURNING j.*;
+END
+$fn$;
+)sql"},
 };
 
-// Sessions kept open; more callers wait for one.
-constexpr std::size_t kMaxSessions = 4;
 // A session idle for longer is pinged before use: the server (or PgBouncer)
 // may have closed it meanwhile.
 constexpr auto kPingAfterIdle = 30s;
 // Candidates a claim locks beyond max_jobs, so that exclusive jobs of a busy
-// target at the head of the queue do not starve the rest of the batch.
-constexpr std::size_t kClaimSlack = 32;
+// target at the head of the queue do not starve the rest of the batch: as
+// many again as it claims, up to this many. Every locked row costs a WAL
+// record, and concurrent claims skip each other's locks, so no more.
+constexpr std::size_t kMaxClaimSlack = 32;
 
 // The columns queued_job_from_row() reads, each prefixed with `alias` ("j.").
 std::string job_columns(std::string_view alias) {
@@ -146,16 +225,6 @@ std::vector<QueuedJob> jobs_from(const QueryResult& r) {
   out.reserve(r.rows.size());
   for (std::size_t i = 0; i < r.rows.size(); ++i) out.push_back(queued_job_from_row(r, i, from_us));
   return out;
-}
-
-// A PostgreSQL array literal of integers: {1,2,3}.
-std::string int_array(const std::vector<std::int64_t>& values) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    if (i) out += ',';
-    out += std::to_string(values[i]);
-  }
-  return out + "}";
 }
 
 // JSON text for a parameter; text that is not UTF-8 is refused here, as the
@@ -180,13 +249,17 @@ Status migrate(PostgresSession& s) {
 }
 
 // Sessions in use are handed out one per call; a call may take a session
-// while other threads use others (up to kMaxSessions in all). A session that
+// while other threads use others (up to max_sessions in all). A session that
 // broke, or was left inside a transaction, is dropped, so that the next call
 // connects anew.
 class PostgresQueue final : public JobQueue {
  public:
-  PostgresQueue(config::Target target, engine::ConnectOptions options, RetryPolicy retry)
-      : target_(std::move(target)), options_(std::move(options)), retry_(retry) {}
+  PostgresQueue(config::Target target, engine::ConnectOptions options, RetryPolicy retry,
+                std::size_t max_sessions)
+      : target_(std::move(target)),
+        options_(std::move(options)),
+        retry_(retry),
+        max_sessions_(std::max<std::size_t>(1, max_sessions)) {}
 
   Status start() {
     return with_session([&](PostgresSession& s) { return migrate(s); });
@@ -242,13 +315,20 @@ WITH input AS MATERIALIZED (
   FROM input ORDER BY ord
   ON CONFLICT (idempotency_key) WHERE idempotency_key <> '' DO NOTHING
   RETURNING id, idempotency_key
+), wake AS MATERIALIZED (
+  -- Listeners are woken only when the queue had no due job waiting: then
+  -- every worker may be idle. With a backlog they are busy and claim again
+  -- as each job ends, and a NOTIFY would only cost: PostgreSQL serializes
+  -- the commits of notifying transactions, WAL flush included.
+  SELECT pg_notify('dbops_jobs', '') WHERE NOT EXISTS (
+    SELECT 1 FROM dbops_jobs d WHERE d.state = 'available' AND d.run_at <= now())
 )
 SELECT i.ord, i.idempotency_key, ins.id,
        (SELECT min(x.id) FROM ins x
         WHERE i.idempotency_key <> '' AND x.idempotency_key = i.idempotency_key),
        (SELECT j.id FROM dbops_jobs j
         WHERE i.idempotency_key <> '' AND j.idempotency_key = i.idempotency_key)
-FROM input i LEFT JOIN ins ON ins.id = i.new_id
+FROM input i LEFT JOIN ins ON ins.id = i.new_id LEFT JOIN wake ON true
 ORDER BY i.ord)sql",
                                    params));
       if (r.rows.size() != specs.size()) {
@@ -306,84 +386,33 @@ ORDER BY i.ord)sql",
     const auto max_jobs =
         static_cast<std::int64_t>(std::min<std::size_t>(request.max_jobs, 10'000));
 
-    // 1: due jobs, locked; for exclusive ones whose target has no live
-    // exclusive job (as this snapshot sees it), whether this transaction got
-    // the target's advisory lock. The lock is taken in the outer query, so
-    // only for the rows that made it through SKIP LOCKED and LIMIT. The busy
-    // targets are a NOT IN (one hashed subplan) rather than a NOT EXISTS per
-    // due row, which a large backlog would make slow; a due job never holds a
-    // live lease itself, so it cannot exclude itself.
-    std::vector<Param> select_params = {max_jobs + static_cast<std::int64_t>(kClaimSlack)};
-    std::string kinds;
-    for (const auto& k : request.kinds) {
-      select_params.emplace_back(k);
-      kinds += (kinds.empty() ? "$" : ", $") + std::to_string(select_params.size()) + "::text";
-    }
-    std::string excluded;
-    for (const auto& k : request.exclude_kinds) {
-      select_params.emplace_back(k);
-      excluded +=
-          (excluded.empty() ? "$" : ", $") + std::to_string(select_params.size()) + "::text";
-    }
-    const std::string select_sql =
-        "SELECT c.id, c.target, c.exclusive::int, CASE WHEN c.exclusive THEN "
-        "pg_try_advisory_xact_lock(hashtext('dbops_jobs:' || c.target))::int ELSE 1 END "
-        "FROM (SELECT j.id, j.target, j.exclusive, j.priority, j.run_at FROM dbops_jobs j "
-        "WHERE ((j.state IN ('scheduled', 'available', 'retrying') AND j.run_at <= now()) OR "
-        "(j.state = 'running' AND j.lease_expires_at < now() AND j.attempt < j.max_attempts))" +
-        (kinds.empty() ? std::string() : " AND j.kind IN (" + kinds + ")") +
-        (excluded.empty() ? std::string() : " AND j.kind NOT IN (" + excluded + ")") +
-        " AND (NOT j.exclusive OR j.target NOT IN (SELECT r.target FROM dbops_jobs r WHERE "
-        "r.exclusive AND r.state = 'running' AND r.lease_expires_at >= now())) "
-        "ORDER BY j.priority DESC, j.run_at, j.id LIMIT $1 FOR UPDATE OF j SKIP LOCKED) c "
-        "ORDER BY c.priority DESC, c.run_at, c.id";
-
-    // 2: in a new snapshot, the picked jobs (at most one exclusive per
-    // target, and only if no other exclusive job of the target runs under a
-    // live lease) become running.
-    const std::string update_sql =
-        "UPDATE dbops_jobs j SET state = 'running', attempt = j.attempt + 1, lease_owner = $2, "
-        "lease_token = nextval('dbops_job_lease_tokens'), "
-        "lease_expires_at = now() + $3::int8 * interval '1 millisecond', updated_at = now() "
-        "FROM (SELECT c.id AS pick_id, c.ord FROM unnest($1::int8[]) WITH ORDINALITY AS c(id, ord) "
-        "JOIN dbops_jobs x ON x.id = c.id "
-        "WHERE NOT x.exclusive OR NOT EXISTS (SELECT 1 FROM dbops_jobs r WHERE "
-        "r.target = x.target AND r.exclusive AND r.state = 'running' AND "
-        "r.lease_expires_at >= now() AND r.id <> x.id) "
-        "ORDER BY c.ord LIMIT $4) pick "
-        "WHERE j.id = pick.pick_id RETURNING pick.ord, " +
-        job_columns("j.");
-
+    // One statement: dbops_claim_v1 (migration 4) picks, locks and updates
+    // in its own two steps. It commits without waiting for the WAL flush;
+    // completions, which must not be lost, wait. A server that crashes within
+    // the WAL writer's delay of a claim may lose it: the job is then due
+    // again, and the worker holding the lost claim is refused at its next
+    // heartbeat and stops the job, as when a lease expires (at-least-once, as
+    // always). What is gained: a claim costs one round trip and no flush of
+    // its own.
+    DBOPS_ASSIGN(std::string kinds, json_text(request.kinds));
+    DBOPS_ASSIGN(std::string excluded, json_text(request.exclude_kinds));
+    const Param params[] = {
+        request.owner, max_jobs, static_cast<std::int64_t>(request.lease.count()),
+        kinds,         excluded, std::min<std::int64_t>(max_jobs, kMaxClaimSlack)};
     return with_session([&](PostgresSession& s) -> Result<std::vector<QueuedJob>> {
-      return in_transaction(s, [&]() -> Result<std::vector<QueuedJob>> {
-        DBOPS_ASSIGN(auto candidates, s.query(select_sql, select_params));
-        std::vector<std::int64_t> picked;
-        std::set<std::string> exclusive_targets;
-        for (std::size_t i = 0; i < candidates.rows.size(); ++i) {
-          if (candidates.integer(i, 2) != 0) {
-            if (candidates.integer(i, 3) == 0) continue;  // another agent claims the target
-            if (!exclusive_targets.insert(candidates.text(i, 1)).second) continue;
-          }
-          picked.push_back(candidates.integer(i, 0));
-        }
-        if (picked.empty()) return std::vector<QueuedJob>{};
-        const Param update_params[] = {int_array(picked), request.owner,
-                                       static_cast<std::int64_t>(request.lease.count()), max_jobs};
-        DBOPS_ASSIGN(auto r, s.query(update_sql, update_params));
-        std::vector<std::pair<std::int64_t, QueuedJob>> rows;
-        for (std::size_t i = 0; i < r.rows.size(); ++i) {
-          QueryResult one;
-          one.rows.push_back(
-              std::vector<std::optional<std::string>>(r.rows[i].begin() + 1, r.rows[i].end()));
-          rows.emplace_back(r.integer(i, 0), queued_job_from_row(one, 0, from_us));
-        }
-        std::sort(rows.begin(), rows.end(),
-                  [](const auto& a, const auto& b) { return a.first < b.first; });
-        std::vector<QueuedJob> out;
-        out.reserve(rows.size());
-        for (auto& [ord, job] : rows) out.push_back(std::move(job));
-        return out;
+      DBOPS_ASSIGN(auto r,
+                   s.query("SELECT " + job_columns("j.") +
+                               " FROM dbops_claim_v1($1::text, $2::int, $3::int8, "
+                               "ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), "
+                               "ARRAY(SELECT jsonb_array_elements_text($5::jsonb)), $6::int) j",
+                           params));
+      auto jobs = jobs_from(r);
+      std::sort(jobs.begin(), jobs.end(), [](const QueuedJob& a, const QueuedJob& b) {
+        if (a.spec.priority != b.spec.priority) return a.spec.priority > b.spec.priority;
+        if (a.run_at != b.run_at) return a.run_at < b.run_at;
+        return a.id < b.id;
       });
+      return jobs;
     });
   }
 
@@ -406,6 +435,35 @@ ORDER BY i.ord)sql",
                   "lease_expires_at = NULL, updated_at = now(), finished_at = now() "
                   "WHERE id = $1 AND lease_token = $2 AND state = 'running'",
                   params);
+  }
+
+  // One UPDATE for the batch; the ids it returns are the completions whose
+  // lease still held.
+  Result<std::vector<Status>> succeed_batch(std::span<const Completion> completions) override {
+    std::vector<Status> out;
+    if (completions.empty()) return out;
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& c : completions) {
+      rows.push_back({{"id", c.id}, {"token", c.token}, {"result", c.result_json}});
+    }
+    DBOPS_ASSIGN(std::string json, json_text(rows));
+    const Param params[] = {json};
+    return with_session([&](PostgresSession& s) -> Result<std::vector<Status>> {
+      DBOPS_ASSIGN(auto r, s.query("UPDATE dbops_jobs j SET state = 'succeeded', "
+                                   "result_json = c.result, lease_expires_at = NULL, "
+                                   "updated_at = now(), finished_at = now() "
+                                   "FROM jsonb_to_recordset($1::jsonb) AS c(id int8, token int8, "
+                                   "result text) "
+                                   "WHERE j.id = c.id AND j.lease_token = c.token AND "
+                                   "j.state = 'running' RETURNING j.id",
+                                   params));
+      std::set<std::int64_t> done;
+      for (std::size_t i = 0; i < r.rows.size(); ++i) done.insert(r.integer(i, 0));
+      for (const auto& c : completions) {
+        out.push_back(done.contains(c.id) ? ok() : Status(fail(lease_lost_error(c.id, c.token))));
+      }
+      return out;
+    });
   }
 
   // The attempt number decides the backoff, so it is read first; the update
@@ -457,6 +515,7 @@ ORDER BY i.ord)sql",
     return fenced(id, token,
                   "UPDATE dbops_jobs SET state = 'available', attempt = greatest(attempt - 1, 0), "
                   "run_at = now(), lease_expires_at = NULL, updated_at = now() "
+                  "FROM (SELECT pg_notify('dbops_jobs', '')) wake "
                   "WHERE id = $1 AND lease_token = $2 AND state = 'running'",
                   params);
   }
@@ -724,7 +783,7 @@ ORDER BY i.ord)sql",
   Result<std::unique_ptr<PostgresSession>> take() {
     std::unique_lock lock(mu_);
     while (true) {
-      cv_.wait(lock, [&] { return !idle_.empty() || open_ < kMaxSessions; });
+      cv_.wait(lock, [&] { return !idle_.empty() || open_ < max_sessions_; });
       if (idle_.empty()) break;
       Idle idle = std::move(idle_.back());
       idle_.pop_back();
@@ -771,6 +830,7 @@ ORDER BY i.ord)sql",
   const config::Target target_;
   const engine::ConnectOptions options_;
   const RetryPolicy retry_;
+  const std::size_t max_sessions_;  // kept open; more callers wait for one
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -778,19 +838,50 @@ ORDER BY i.ord)sql",
   std::size_t open_ = 0;  // sessions in use or idle
 };
 
+// LISTEN on a session of its own; the session's socket is watched between
+// waits too, so notifications that came meanwhile are not lost.
+class PostgresNotifications final : public JobNotifications {
+ public:
+  explicit PostgresNotifications(std::unique_ptr<PostgresSession> session)
+      : session_(std::move(session)) {}
+
+  Result<bool> wait(std::chrono::milliseconds timeout) override {
+    DBOPS_ASSIGN(auto channels, session_->wait_notifications(engine::Deadline::after(timeout)));
+    return !channels.empty();
+  }
+
+ private:
+  std::unique_ptr<PostgresSession> session_;
+};
+
 }  // namespace
 
-Result<std::unique_ptr<JobQueue>> open_postgres_queue(const Secret& dsn, const RetryPolicy& retry) {
+Result<SchemaPart> queue_schema_part(PostgresSession& s) {
+  return read_schema_part(s, "job queue", "dbops_schema_migrations", kMigrations);
+}
+
+Result<std::unique_ptr<JobNotifications>> listen_for_jobs(const Secret& dsn) {
+  if (dsn.empty()) {
+    return fail(ErrorCode::kConfig, "job notifications: no PostgreSQL connection string");
+  }
+  engine::ConnectOptions options;
+  options.application_name = "dbops listen";
+  DBOPS_ASSIGN(auto session,
+               engine::postgres::connect(store_target(dsn, "job notifications"), options));
+  DBOPS_TRY(session->exec(std::string("LISTEN ") + kJobsChannel));
+  return std::unique_ptr<JobNotifications>(
+      std::make_unique<PostgresNotifications>(std::move(session)));
+}
+
+Result<std::unique_ptr<JobQueue>> open_postgres_queue(const Secret& dsn, const RetryPolicy& retry,
+                                                      std::size_t max_sessions) {
   if (dsn.empty()) {
     return fail(ErrorCode::kConfig, "job queue: no PostgreSQL connection string");
   }
-  config::Target target;
-  target.name = "job queue";
-  target.engine = "postgres";
-  target.dsn = dsn;
   engine::ConnectOptions options;
   options.application_name = "dbops queue";
-  auto queue = std::make_unique<PostgresQueue>(std::move(target), options, retry);
+  auto queue =
+      std::make_unique<PostgresQueue>(store_target(dsn, "job queue"), options, retry, max_sessions);
   DBOPS_TRY(queue->start());
   return std::unique_ptr<JobQueue>(std::move(queue));
 }

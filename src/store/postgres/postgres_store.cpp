@@ -31,6 +31,7 @@
 #include "core/log.hpp"
 #include "engine/postgres/postgres_session.hpp"
 #include "store/postgres/pg_schema.hpp"
+#include "store/postgres/postgres_queue.hpp"
 #include "store/store_rows.hpp"
 
 namespace dbops::store::postgres {
@@ -687,19 +688,29 @@ Result<std::unique_ptr<Store>> open_postgres_store(const Secret& dsn) {
   if (dsn.empty()) {
     return fail(ErrorCode::kConfig, "state store: no PostgreSQL connection string");
   }
-  config::Target target;
-  target.name = "state store";
-  target.engine = "postgres";
-  target.dsn = dsn;
   engine::ConnectOptions options;
   options.application_name = "dbops store";
-  auto store = std::make_unique<PostgresStore>(std::move(target), options);
+  auto store = std::make_unique<PostgresStore>(store_target(dsn, "state store"), options);
   DBOPS_TRY(store->start());
   return std::unique_ptr<Store>(std::move(store));
 }
 
 int postgres_store_schema_version() {
   return kLatestVersion;
+}
+
+Result<std::vector<SchemaPart>> schema_status(const Secret& dsn) {
+  if (dsn.empty()) return fail(ErrorCode::kConfig, "state store: no PostgreSQL connection string");
+  engine::ConnectOptions options;
+  options.application_name = "dbops store";
+  DBOPS_ASSIGN(auto session, engine::postgres::connect(store_target(dsn, "state store"), options));
+  std::vector<SchemaPart> parts;
+  DBOPS_ASSIGN(auto store_part,
+               read_schema_part(*session, "state store", "dbops_store_migrations", kMigrations));
+  parts.push_back(std::move(store_part));
+  DBOPS_ASSIGN(auto queue_part, queue_schema_part(*session));
+  parts.push_back(std::move(queue_part));
+  return parts;
 }
 
 }  // namespace dbops::store::postgres

@@ -2,9 +2,11 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "core/result.hpp"
 #include "core/secret.hpp"
+#include "store/schema.hpp"
 #include "store/store.hpp"
 
 namespace dbops::store::postgres {
@@ -18,5 +20,9 @@ Result<std::unique_ptr<Store>> open_postgres_store(const Secret& dsn);
 // The newest schema version this binary creates (the PostgreSQL store's own
 // sequence, not the SQLite store's current_schema_version()).
 int postgres_store_schema_version();
+
+// Where the store's and the queue's schemas stand (store/schema.hpp), read
+// only.
+Result<std::vector<SchemaPart>> schema_status(const Secret& dsn);
 
 }  // namespace dbops::store::postgres

@@ -178,15 +178,22 @@ class SqliteQueue final : public JobQueue {
 
   Status succeed(std::int64_t id, std::int64_t token, std::string_view result_json) override {
     std::lock_guard lock(mu_);
-    const std::int64_t now = now_ms();
-    const Param params[] = {std::string(result_json), now, now, id, token};
-    DBOPS_ASSIGN(auto r, session_->query("UPDATE jobs SET state = 'succeeded', result_json = ?, "
-                                         "lease_expires_at_ms = NULL, updated_at_ms = ?, "
-                                         "finished_at_ms = ? WHERE id = ? AND lease_token = ? "
-                                         "AND state = 'running'",
-                                         params));
-    if (r.affected_rows != 1) return fail(lease_lost_error(id, token));
-    return ok();
+    return succeed_locked(id, token, result_json);
+  }
+
+  Result<std::vector<Status>> succeed_batch(std::span<const Completion> completions) override {
+    std::lock_guard lock(mu_);
+    std::vector<Status> out;
+    DBOPS_TRY(write_transaction(*session_, [&]() -> Status {
+      out.clear();
+      for (const auto& c : completions) {
+        auto st = succeed_locked(c.id, c.token, c.result_json);
+        if (!st && st.error().code != ErrorCode::kConflict) return st;
+        out.push_back(std::move(st));
+      }
+      return ok();
+    }));
+    return out;
   }
 
   Result<JobState> fail_attempt(std::int64_t id, std::int64_t token, std::string_view error,
@@ -461,6 +468,19 @@ class SqliteQueue final : public JobQueue {
   }
 
  private:
+  // succeed() with mu_ held.
+  Status succeed_locked(std::int64_t id, std::int64_t token, std::string_view result_json) {
+    const std::int64_t now = now_ms();
+    const Param params[] = {std::string(result_json), now, now, id, token};
+    DBOPS_ASSIGN(auto r, session_->query("UPDATE jobs SET state = 'succeeded', result_json = ?, "
+                                         "lease_expires_at_ms = NULL, updated_at_ms = ?, "
+                                         "finished_at_ms = ? WHERE id = ? AND lease_token = ? "
+                                         "AND state = 'running'",
+                                         params));
+    if (r.affected_rows != 1) return fail(lease_lost_error(id, token));
+    return ok();
+  }
+
   double random01() {
     std::uniform_real_distribution<double> d(0.0, 1.0);
     return d(rng_);

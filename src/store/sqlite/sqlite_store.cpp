@@ -599,6 +599,27 @@ Result<OpenedState> open_state_file(const std::string& path) {
   return OpenedState{std::move(*session), *version};
 }
 
+Result<SchemaPart> schema_status(const std::string& path) {
+  SchemaPart part{.name = "state store",
+                  .table = "schema_migrations",
+                  .known = std::span(kMigrations).back().version};
+  if (std::filesystem::exists(path)) {
+    auto session = engine::sqlite::open(path, {.read_only = true});
+    if (!session) return std::unexpected(std::move(session).error().with_context("state store"));
+    DBOPS_ASSIGN(auto table, (*session)->query("SELECT count(*) FROM sqlite_master WHERE type = "
+                                               "'table' AND name = 'schema_migrations'"));
+    if (table.integer(0, 0) > 0) {
+      DBOPS_ASSIGN(auto r,
+                   (*session)->query("SELECT coalesce(max(version), 0) FROM schema_migrations"));
+      part.version = static_cast<int>(r.integer(0, 0));
+    }
+  }
+  for (const auto& m : kMigrations) {
+    if (m.version > part.version) part.pending.push_back({m.version, m.description});
+  }
+  return part;
+}
+
 Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path) {
   DBOPS_ASSIGN(auto opened, open_state_file(path));
   return std::unique_ptr<Store>(

@@ -6,11 +6,15 @@
 #include <string>
 
 #include "engine/session.hpp"
+#include "store/schema.hpp"
 #include "store/store.hpp"
 
 namespace dbops::store::sqlite {
 
 Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path);
+
+// Where the file's schema stands, read only (store/schema.hpp).
+Result<SchemaPart> schema_status(const std::string& path);
 
 // A connection to the state file at `path` (created, WAL mode, its schema
 // brought up to date), for the store and the queue to own one each.
