@@ -128,9 +128,28 @@ CREATE TABLE dbops_leader_terms (
     // differently adds dbops_claim_v2 and leaves this one to the agents not
     // upgraded yet.
     {4, "job queue: claims in one round trip", R"sql(
+-- Due jobs only: a claimed (running) job leaves it, so claims do not walk
+-- over the running ones at the head of the queue. It replaces
+-- dbops_jobs_due, whose predicate held running jobs too; the previous
+-- release's claims find due jobs through this one as well (a bitmap scan, as
+-- they did), so dropping it changes no result, only saves an index write
+-- per claim.
+CREATE INDEX dbops_jobs_ready ON dbops_jobs (priority DESC, run_at, id)
+  WHERE state IN ('scheduled', 'available', 'retrying');
+DROP INDEX dbops_jobs_due;
 CREATE FUNCTION dbops_claim_v1(p_owner text, p_max int, p_lease_ms int8, p_kinds text[],
                                p_exclude text[], p_slack int)
-RETURNS SETOF dbops_jobs LANGUAGE plpgsql VOLATILE AS $fn$
+RETURNS SETOF dbops_jobs LANGUAGE plpgsql VOLATILE
+-- The claim's plans are made once per session, possibly while the table is
+-- empty or before it was ever analyzed; without this, such a plan sorts
+-- every due job (a bitmap scan, then a sort) for as long as the session
+-- lives. Sorting disfavoured, the due jobs are read in order from
+-- dbops_jobs_ready and the scan stops at the limit, whatever the estimates.
+-- The sorts that remain (a handful of rows) then cost "disabled" in the
+-- planner's eyes, past JIT's threshold: no JIT for a claim.
+SET enable_sort = off
+SET jit = off
+AS $fn$
 DECLARE
   picked int8[] := '{}';
   taken text[] := '{}';
@@ -140,7 +159,7 @@ BEGIN
   PERFORM set_config('synchronous_commit', 'off', true);
   -- 1: due jobs (and running ones whose lease expired with attempts left),
   -- in order, locked, skipping those other claims hold. Two ordered index
-  -- scans (dbops_jobs_due, dbops_jobs_leases) rather than one scan with an
+  -- scans (dbops_jobs_ready, dbops_jobs_leases) rather than one scan with an
   -- OR, which the planner can only serve by sorting every due job.
   FOR c IN
     WITH busy AS MATERIALIZED (
@@ -203,11 +222,13 @@ $fn$;
 // A session idle for longer is pinged before use: the server (or PgBouncer)
 // may have closed it meanwhile.
 constexpr auto kPingAfterIdle = 30s;
-// Candidates a claim locks beyond max_jobs, so that exclusive jobs of a busy
-// target at the head of the queue do not starve the rest of the batch: as
-// many again as it claims, up to this many. Every locked row costs a WAL
-// record, and concurrent claims skip each other's locks, so no more.
-constexpr std::size_t kMaxClaimSlack = 32;
+// Candidates a claim locks beyond max_jobs, for the exclusive ones it drops
+// (a second job of the same target in the batch, a target another claim
+// holds): a quarter of what it claims, up to this many. Exclusive jobs of a
+// target that has one running are not candidates at all, so this is rarely
+// used; and every locked row costs a WAL record, and concurrent claims skip
+// each other's locks, so no more.
+constexpr std::int64_t kMaxClaimSlack = 32;
 
 // The columns queued_job_from_row() reads, each prefixed with `alias` ("j.").
 std::string job_columns(std::string_view alias) {
@@ -398,7 +419,7 @@ ORDER BY i.ord)sql",
     DBOPS_ASSIGN(std::string excluded, json_text(request.exclude_kinds));
     const Param params[] = {
         request.owner, max_jobs, static_cast<std::int64_t>(request.lease.count()),
-        kinds,         excluded, std::min<std::int64_t>(max_jobs, kMaxClaimSlack)};
+        kinds,         excluded, std::min<std::int64_t>(max_jobs / 4, kMaxClaimSlack)};
     return with_session([&](PostgresSession& s) -> Result<std::vector<QueuedJob>> {
       DBOPS_ASSIGN(auto r,
                    s.query("SELECT " + job_columns("j.") +
