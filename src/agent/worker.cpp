@@ -36,8 +36,14 @@ Worker::Worker(store::JobQueue& queue, runtime::JobKindRegistry& kinds,
       store_(store),
       clock_(clock),
       dispatcher_(dispatcher),
-      options_(std::move(options)) {
+      options_(std::move(options)),
+      poll_(options_.poll) {
   if (options_.concurrency == 0) options_.concurrency = 1;
+}
+
+void Worker::set_poll(std::chrono::milliseconds poll) {
+  std::lock_guard lock(mu_);
+  poll_ = poll;
 }
 
 Worker::~Worker() {
@@ -84,7 +90,7 @@ void Worker::loop() {
     if (stopping_) return;
     // Look again at once while there may be more due jobs and room for them.
     if (claimed && *claimed > 0 && running_.size() < options_.concurrency) continue;
-    cv_.wait_for(lock, options_.poll, [&] { return stopping_ || woken_; });
+    cv_.wait_for(lock, poll_, [&] { return stopping_ || woken_; });
     woken_ = false;
   }
 }

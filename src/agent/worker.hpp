@@ -83,6 +83,9 @@ class Worker {
   void stop();
   // Look for due jobs now.
   void wake();
+  // How often an idle worker looks for due jobs from now on (the agent
+  // relaxes it to at least a second while notifications wake it).
+  void set_poll(std::chrono::milliseconds poll);
 
   // One claim round without the loop (tests): reaps expired leases, claims
   // what fits and starts the jobs; returns how many were claimed.
@@ -117,6 +120,7 @@ class Worker {
   WorkerStats stats_;
   bool stopping_ = false;
   bool woken_ = false;
+  std::chrono::milliseconds poll_;  // guarded by mu_
   std::thread loop_;
 };
 

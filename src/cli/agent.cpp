@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -201,6 +202,9 @@ int cmd_agent(Session& s, const AgentArgs& args) {
             notifications = std::move(*opened);
             last_error.clear();
             log::info("listening for new jobs");
+            // Notifications bring new jobs; polling, no faster than once a
+            // second, finds those that come due later.
+            worker.set_poll(std::max(config.agent.poll_interval, std::chrono::milliseconds(1000)));
             worker.wake();  // whatever was enqueued while not listening
           } else if (opened.error().message != last_error) {
             last_error = opened.error().message;
@@ -216,6 +220,7 @@ int cmd_agent(Session& s, const AgentArgs& args) {
             log::warn("listening for new jobs stopped; listening again",
                       {{"error", woke.error().to_string()}});
             notifications.reset();
+            worker.set_poll(config.agent.poll_interval);
           }
         }
         lock.lock();

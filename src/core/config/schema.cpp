@@ -384,7 +384,9 @@ constexpr auto kSchema = std::to_array<KeyDecl>({
     {.path = "agent.poll_interval",
      .type = KeyType::kDuration,
      .default_value = "1s",
-     .description = "How often an idle agent looks for due jobs.",
+     .description = "How often an idle agent looks for due jobs. While it listens for new "
+                    "jobs (state_listen), at least once a second: notifications bring new jobs "
+                    "at once, polling finds those that come due later.",
      .example = "poll_interval: 5s"},
     {.path = "agent.shutdown_grace",
      .type = KeyType::kDuration,
