@@ -153,49 +153,69 @@ AS $fn$
 DECLARE
   picked int8[] := '{}';
   taken text[] := '{}';
+  exclusive_picked boolean := false;
   c record;
 BEGIN
   -- A claim need not wait for the WAL flush (see claim() in dbops).
   PERFORM set_config('synchronous_commit', 'off', true);
-  -- 1: due jobs (and running ones whose lease expired with attempts left),
-  -- in order, locked, skipping those other claims hold. Two ordered index
-  -- scans (dbops_jobs_ready, dbops_jobs_leases) rather than one scan with an
-  -- OR, which the planner can only serve by sorting every due job.
+  -- 1: candidates in order, locked, skipping those other claims hold: first
+  -- running jobs whose lease expired with attempts left (rare: their agent
+  -- died; they were claimed before anything due now), then due jobs. Each an
+  -- ordered index scan (dbops_jobs_leases, dbops_jobs_ready) that stops at
+  -- the limit. Exclusive jobs of a target with one running are left out
+  -- here already; of the others, one per target, and only with the target's
+  -- advisory lock, which a concurrent claim of the same target cannot also
+  -- hold.
   FOR c IN
-    WITH busy AS MATERIALIZED (
-      SELECT r.target FROM dbops_jobs r
-      WHERE r.exclusive AND r.state = 'running' AND r.lease_expires_at >= now()
-    ), due AS (
-      SELECT j.id, j.target, j.exclusive, j.priority, j.run_at FROM dbops_jobs j
-      WHERE j.state IN ('scheduled', 'available', 'retrying') AND j.run_at <= now()
-        AND (cardinality(p_kinds) = 0 OR j.kind = ANY (p_kinds))
-        AND NOT (j.kind = ANY (p_exclude))
-        AND (NOT j.exclusive OR j.target NOT IN (SELECT target FROM busy))
-      ORDER BY j.priority DESC, j.run_at, j.id LIMIT p_max + p_slack
-      FOR UPDATE OF j SKIP LOCKED
-    ), expired AS (
-      SELECT j.id, j.target, j.exclusive, j.priority, j.run_at FROM dbops_jobs j
-      WHERE j.state = 'running' AND j.lease_expires_at < now() AND j.attempt < j.max_attempts
-        AND (cardinality(p_kinds) = 0 OR j.kind = ANY (p_kinds))
-        AND NOT (j.kind = ANY (p_exclude))
-        AND (NOT j.exclusive OR j.target NOT IN (SELECT target FROM busy))
-      ORDER BY j.lease_expires_at LIMIT p_max + p_slack
-      FOR UPDATE OF j SKIP LOCKED
-    )
-    SELECT u.id, u.target, u.exclusive FROM (
-      SELECT * FROM due UNION ALL SELECT * FROM expired) u
-    ORDER BY u.priority DESC, u.run_at, u.id
+    SELECT j.id, j.target, j.exclusive FROM dbops_jobs j
+    WHERE j.state = 'running' AND j.lease_expires_at < now() AND j.attempt < j.max_attempts
+      AND (cardinality(p_kinds) = 0 OR j.kind = ANY (p_kinds))
+      AND NOT (j.kind = ANY (p_exclude))
+      AND (NOT j.exclusive OR j.target NOT IN (
+        SELECT r.target FROM dbops_jobs r
+        WHERE r.exclusive AND r.state = 'running' AND r.lease_expires_at >= now()))
+    ORDER BY j.lease_expires_at LIMIT p_max + p_slack
+    FOR UPDATE OF j SKIP LOCKED
   LOOP
-    -- One exclusive job per target, and only with the target's advisory
-    -- lock, which a concurrent claim of the same target cannot also hold.
     IF c.exclusive THEN
       CONTINUE WHEN c.target = ANY (taken);
       CONTINUE WHEN NOT pg_try_advisory_xact_lock(hashtext('dbops_jobs:' || c.target));
       taken := taken || c.target;
+      exclusive_picked := true;
     END IF;
     picked := picked || c.id;
   END LOOP;
+  IF cardinality(picked) < p_max THEN
+    FOR c IN
+      SELECT j.id, j.target, j.exclusive FROM dbops_jobs j
+      WHERE j.state IN ('scheduled', 'available', 'retrying') AND j.run_at <= now()
+        AND (cardinality(p_kinds) = 0 OR j.kind = ANY (p_kinds))
+        AND NOT (j.kind = ANY (p_exclude))
+        AND (NOT j.exclusive OR j.target NOT IN (
+          SELECT r.target FROM dbops_jobs r
+          WHERE r.exclusive AND r.state = 'running' AND r.lease_expires_at >= now()))
+      ORDER BY j.priority DESC, j.run_at, j.id LIMIT p_max + p_slack - cardinality(picked)
+      FOR UPDATE OF j SKIP LOCKED
+    LOOP
+      IF c.exclusive THEN
+        CONTINUE WHEN c.target = ANY (taken);
+        CONTINUE WHEN NOT pg_try_advisory_xact_lock(hashtext('dbops_jobs:' || c.target));
+        taken := taken || c.target;
+        exclusive_picked := true;
+      END IF;
+      picked := picked || c.id;
+    END LOOP;
+  END IF;
   IF cardinality(picked) = 0 THEN
+    RETURN;
+  END IF;
+  IF NOT exclusive_picked THEN
+    RETURN QUERY
+    UPDATE dbops_jobs j SET state = 'running', attempt = j.attempt + 1, lease_owner = p_owner,
+           lease_token = nextval('dbops_job_lease_tokens'),
+           lease_expires_at = now() + p_lease_ms * interval '1 millisecond', updated_at = now()
+    WHERE j.id = ANY (picked[1:p_max])
+    RETURNING j.*;
     RETURN;
   END IF;
   -- 2: a new statement, so a new snapshot, taken after the advisory locks
@@ -246,6 +266,21 @@ std::vector<QueuedJob> jobs_from(const QueryResult& r) {
   out.reserve(r.rows.size());
   for (std::size_t i = 0; i < r.rows.size(); ++i) out.push_back(queued_job_from_row(r, i, from_us));
   return out;
+}
+
+// A PostgreSQL array literal of text: {"a","b"}, each element quoted.
+std::string text_array(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i) out += ',';
+    out += '"';
+    for (const char c : values[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
 }
 
 // JSON text for a parameter; text that is not UTF-8 is refused here, as the
@@ -415,18 +450,17 @@ ORDER BY i.ord)sql",
     // heartbeat and stops the job, as when a lease expires (at-least-once, as
     // always). What is gained: a claim costs one round trip and no flush of
     // its own.
-    DBOPS_ASSIGN(std::string kinds, json_text(request.kinds));
-    DBOPS_ASSIGN(std::string excluded, json_text(request.exclude_kinds));
-    const Param params[] = {
-        request.owner, max_jobs, static_cast<std::int64_t>(request.lease.count()),
-        kinds,         excluded, std::min<std::int64_t>(max_jobs / 4, kMaxClaimSlack)};
+    const Param params[] = {request.owner,
+                            max_jobs,
+                            static_cast<std::int64_t>(request.lease.count()),
+                            text_array(request.kinds),
+                            text_array(request.exclude_kinds),
+                            std::min<std::int64_t>(max_jobs / 4, kMaxClaimSlack)};
     return with_session([&](PostgresSession& s) -> Result<std::vector<QueuedJob>> {
-      DBOPS_ASSIGN(auto r,
-                   s.query("SELECT " + job_columns("j.") +
-                               " FROM dbops_claim_v1($1::text, $2::int, $3::int8, "
-                               "ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), "
-                               "ARRAY(SELECT jsonb_array_elements_text($5::jsonb)), $6::int) j",
-                           params));
+      DBOPS_ASSIGN(auto r, s.query("SELECT " + job_columns("j.") +
+                                       " FROM dbops_claim_v1($1::text, $2::int, $3::int8, "
+                                       "$4::text[], $5::text[], $6::int) j",
+                                   params));
       auto jobs = jobs_from(r);
       std::sort(jobs.begin(), jobs.end(), [](const QueuedJob& a, const QueuedJob& b) {
         if (a.spec.priority != b.spec.priority) return a.spec.priority > b.spec.priority;
