@@ -12,18 +12,23 @@
 //
 //   enqueue  unbatched: one enqueue() per job (one transaction each);
 //            batched: enqueue_batch() of up to 1,000 jobs.
-//   drain    unbatched: each thread claims one job at a time and completes
-//            it (succeed(), its own transaction); batched: each thread claims
-//            up to K jobs at once (default 100 / C, at least 1) and completes
-//            them with one succeed_batch().
+//   drain    unbatched: each of C threads claims one job at a time and
+//            completes it (succeed(), its own transaction); batched: a local
+//            queue of K jobs (default 100) as graphile-worker's: one fetcher
+//            claims up to K at once, C worker threads take jobs from it, one
+//            completer writes what they finished with one succeed_batch() at
+//            a time.
 //
 // A job counts when its completion has committed; the server runs with
 // synchronous_commit on, so a committed completion is durable. Prints one
 // JSON line.
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -79,7 +84,7 @@ Options parse(int argc, char** argv) {
   if (o.jobs < 1) usage("--jobs must be a positive integer");
   if (o.concurrency < 1) usage("--concurrency must be a positive integer");
   if (o.mode != "unbatched" && o.mode != "batched") usage("--mode must be unbatched or batched");
-  if (o.claim_batch <= 0) o.claim_batch = std::max(1, 100 / o.concurrency);
+  if (o.claim_batch <= 0) o.claim_batch = 100;
   return o;
 }
 
@@ -142,29 +147,90 @@ int main(int argc, char** argv) {
   // Drain: C workers claim and complete until every job has been completed.
   std::atomic<long> completed{0};
   const auto drain_start = SteadyClock::now();
-  on_threads(o.concurrency, [&](int i) {
-    const std::string owner = "bench-" + std::to_string(i);
-    const std::size_t max_jobs = batched ? static_cast<std::size_t>(o.claim_batch) : 1;
-    while (completed.load() < o.jobs) {
-      auto claimed = queue.claim({.owner = owner, .max_jobs = max_jobs});
-      if (!claimed) die("claim", claimed.error());
-      if (claimed->empty()) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        continue;
-      }
-      if (batched) {
-        std::vector<store::Completion> done;
-        for (const auto& job : *claimed) done.push_back({job.id, job.lease_token, "{}"});
-        auto r = queue.succeed_batch(done);
-        if (!r) die("succeed_batch", r.error());
-      } else {
+  if (!batched) {
+    // Each worker claims one job at a time and completes it.
+    on_threads(o.concurrency, [&](int i) {
+      const std::string owner = "bench-" + std::to_string(i);
+      while (completed.load() < o.jobs) {
+        auto claimed = queue.claim({.owner = owner, .max_jobs = 1});
+        if (!claimed) die("claim", claimed.error());
+        if (claimed->empty()) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          continue;
+        }
         for (const auto& job : *claimed) {
           if (auto r = queue.succeed(job.id, job.lease_token, "{}"); !r) die("succeed", r.error());
         }
+        completed += static_cast<long>(claimed->size());
       }
-      completed += static_cast<long>(claimed->size());
-    }
-  });
+    });
+  } else {
+    // A local queue of K jobs, as graphile-worker's: one fetcher claims up
+    // to K minus what is still queued locally, C workers take jobs from it,
+    // one completer records what they finished in one succeed_batch() per
+    // round (whatever finished while the previous batch was being written).
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<store::QueuedJob> local;
+    std::vector<store::Completion> finished;
+    bool fetching_done = false;
+    std::thread fetcher([&] {
+      long fetched = 0;
+      while (fetched < o.jobs) {
+        std::size_t room = 0;
+        {
+          std::unique_lock lock(mu);
+          cv.wait(lock, [&] { return local.size() < static_cast<std::size_t>(o.claim_batch) / 2; });
+          room = static_cast<std::size_t>(o.claim_batch) - local.size();
+        }
+        auto claimed = queue.claim({.owner = "bench-fetcher", .max_jobs = room});
+        if (!claimed) die("claim", claimed.error());
+        if (claimed->empty()) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          continue;
+        }
+        fetched += static_cast<long>(claimed->size());
+        {
+          std::lock_guard lock(mu);
+          for (auto& job : *claimed) local.push_back(std::move(job));
+        }
+        cv.notify_all();
+      }
+      std::lock_guard lock(mu);
+      fetching_done = true;
+      cv.notify_all();
+    });
+    std::thread completer([&] {
+      while (completed.load() < o.jobs) {
+        std::vector<store::Completion> batch;
+        {
+          std::unique_lock lock(mu);
+          cv.wait(lock, [&] { return !finished.empty(); });
+          batch.swap(finished);
+        }
+        auto r = queue.succeed_batch(batch);
+        if (!r) die("succeed_batch", r.error());
+        completed += static_cast<long>(batch.size());
+      }
+      cv.notify_all();
+    });
+    on_threads(o.concurrency, [&](int) {
+      while (true) {
+        store::QueuedJob job;
+        {
+          std::unique_lock lock(mu);
+          cv.wait(lock, [&] { return !local.empty() || fetching_done; });
+          if (local.empty()) return;
+          job = std::move(local.front());
+          local.pop_front();
+          finished.push_back({job.id, job.lease_token, "{}"});
+        }
+        cv.notify_all();  // the task does nothing: it is finished at once
+      }
+    });
+    fetcher.join();
+    completer.join();
+  }
   const double drain_seconds = seconds_since(drain_start);
 
   const nlohmann::ordered_json line = {

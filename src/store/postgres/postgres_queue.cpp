@@ -146,9 +146,13 @@ RETURNS SETOF dbops_jobs LANGUAGE plpgsql VOLATILE
 -- lives. Sorting disfavoured, the due jobs are read in order from
 -- dbops_jobs_ready and the scan stops at the limit, whatever the estimates.
 -- The sorts that remain (a handful of rows) then cost "disabled" in the
--- planner's eyes, past JIT's threshold: no JIT for a claim.
+-- planner's eyes, past JIT's threshold: no JIT for a claim. And one generic
+-- plan per statement for the session: the default would weigh each call's
+-- custom plan against it, and with sorting disabled would plan every call
+-- anew (planning was most of a claim's cost).
 SET enable_sort = off
 SET jit = off
+SET plan_cache_mode = force_generic_plan
 AS $fn$
 DECLARE
   picked int8[] := '{}';
@@ -382,8 +386,12 @@ WITH input AS MATERIALIZED (
 SELECT i.ord, i.idempotency_key, ins.id,
        (SELECT min(x.id) FROM ins x
         WHERE i.idempotency_key <> '' AND x.idempotency_key = i.idempotency_key),
+       -- j.idempotency_key <> '' too, so that the partial unique index
+       -- serves it: without it, a scan of the table per input row, whose
+       -- cost alone sets off JIT on a large queue.
        (SELECT j.id FROM dbops_jobs j
-        WHERE i.idempotency_key <> '' AND j.idempotency_key = i.idempotency_key)
+        WHERE i.idempotency_key <> '' AND j.idempotency_key <> ''
+          AND j.idempotency_key = i.idempotency_key)
 FROM input i LEFT JOIN ins ON ins.id = i.new_id LEFT JOIN wake ON true
 ORDER BY i.ord)sql",
                                    params));
@@ -643,11 +651,20 @@ ORDER BY i.ord)sql",
     });
   }
 
+  // A scan of the whole table (the agent calls it every round): without JIT,
+  // which a queue of millions of jobs would otherwise set off every time.
   Result<std::vector<std::pair<JobState, std::int64_t>>> counts() override {
     return with_session(
         [&](PostgresSession& s) -> Result<std::vector<std::pair<JobState, std::int64_t>>> {
-          DBOPS_ASSIGN(auto r, s.query("SELECT state, count(*) FROM dbops_jobs GROUP BY state "
-                                       "ORDER BY state"));
+          DBOPS_ASSIGN(auto results,
+                       s.exec_results("BEGIN; SET LOCAL jit = off; SELECT state, count(*) FROM "
+                                      "dbops_jobs GROUP BY state ORDER BY state; COMMIT",
+                                      engine::Deadline::after(30s)));
+          if (results.size() != 4) {
+            return fail(ErrorCode::kInternal, "job queue: counting jobs returned " +
+                                                  std::to_string(results.size()) + " results");
+          }
+          const QueryResult& r = results[2];
           std::vector<std::pair<JobState, std::int64_t>> out;
           for (std::size_t i = 0; i < r.rows.size(); ++i) {
             if (auto state = parse_job_state(r.text(i, 0)))
