@@ -90,8 +90,16 @@ int cmd_agent(Session& s, const AgentArgs& args) {
   // HTTP: bind first, so that a taken port is an immediate, clear error.
   httplib::Server server;
   std::atomic<bool> ready{false};
+  // Streamed a family at a time (chunked): an agent with hundreds of targets
+  // exposes megabytes, and a whole copy per scrape is memory it would keep.
   server.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
-    res.set_content(metrics.expose(), "text/plain; version=0.0.4; charset=utf-8");
+    res.set_chunked_content_provider(
+        "text/plain; version=0.0.4; charset=utf-8",
+        [&metrics](std::size_t, httplib::DataSink& sink) {
+          metrics.expose([&sink](std::string_view part) { sink.write(part.data(), part.size()); });
+          sink.done();
+          return true;
+        });
   });
   server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");

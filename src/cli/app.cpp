@@ -783,7 +783,7 @@ std::unique_ptr<CLI::App> build_app(Commands& c, Session& s) {
       "members", "List the agents on the state store: alive, leader, running jobs");
   members->footer(examples_footer({{"dbops agent members", "who is up, who leads"}}));
   members->callback([&] { c.action = [&] { return cmd_agent_members(s); }; });
-  agent->callback([&] {
+  agent->callback([&, members] {
     if (members->parsed()) return;
     c.agent_logs_info = true;
     c.action = [&] { return cmd_agent(s, c.agent); };

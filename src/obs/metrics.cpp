@@ -30,19 +30,70 @@ std::string escape_help(std::string_view help) {
   return out;
 }
 
-void append_labels(std::string& out, const std::vector<std::string>& names,
-                   const LabelValues& values, std::string_view extra_name = {},
-                   std::string_view extra_value = {}) {
+// A series' key: its label values in order, each followed by a NUL, with NUL
+// and \x01 inside a value written as \x01 and a second byte. Keys compare
+// like the values one by one (NUL sorts first), and a short key stays inside
+// std::string's own buffer.
+std::string key(const LabelValues& values) {
+  std::string out;
+  for (const auto& v : values) {
+    for (const char c : v) {
+      if (c == '\0' || c == '\x01') {
+        out += '\x01';
+        out += c == '\0' ? '0' : '1';
+      } else {
+        out += c;
+      }
+    }
+    out += '\0';
+  }
+  return out;
+}
+
+// The index-th value of a key, still packed.
+std::string_view packed_value(std::string_view key, std::size_t index) {
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < index; ++i) start = key.find('\0', start) + 1;
+  return key.substr(start, key.find('\0', start) - start);
+}
+
+// Appends one character of a label value, escaped as the text format wants.
+void append_escaped(std::string& out, char c) {
+  if (c == '\\') {
+    out += "\\\\";
+  } else if (c == '"') {
+    out += "\\\"";
+  } else if (c == '\n') {
+    out += "\\n";
+  } else {
+    out += c;
+  }
+}
+
+// Appends a packed value as a label value: unpacked, then escaped.
+void append_value(std::string& out, std::string_view packed) {
+  for (std::size_t i = 0; i < packed.size(); ++i) {
+    char c = packed[i];
+    if (c == '\x01' && i + 1 < packed.size()) c = packed[++i] == '0' ? '\0' : '\x01';
+    append_escaped(out, c);
+  }
+}
+
+void append_labels(std::string& out, const std::vector<std::string>& names, std::string_view key,
+                   std::string_view extra_name = {}, std::string_view extra_value = {}) {
   if (names.empty() && extra_name.empty()) return;
   out += '{';
   bool first = true;
-  for (std::size_t i = 0; i < names.size(); ++i) {
+  std::size_t start = 0;
+  for (const auto& name : names) {
+    const std::size_t end = key.find('\0', start);
     if (!first) out += ',';
     first = false;
-    out += names[i];
+    out += name;
     out += "=\"";
-    out += escape_label_value(values[i]);
+    append_value(out, key.substr(start, end - start));
     out += '"';
+    start = end + 1;
   }
   if (!extra_name.empty()) {
     if (!first) out += ',';
@@ -80,17 +131,7 @@ bool valid_label_name(std::string_view name) {
 
 std::string escape_label_value(std::string_view value) {
   std::string out;
-  for (const char c : value) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '"') {
-      out += "\\\"";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
+  for (const char c : value) append_escaped(out, c);
   return out;
 }
 
@@ -138,11 +179,15 @@ Family::Family(std::string name, std::string help, MetricType type,
 
 Family::Series& Family::series(const LabelValues& labels) {
   check(labels.size() == label_names_.size(), name_ + ": wrong number of label values");
-  auto it = series_.find(labels);
+  std::string k = key(labels);
+  auto it = series_.find(k);
   if (it == series_.end()) {
     Series s;
-    s.bucket_counts.assign(buckets_.size(), 0);
-    it = series_.emplace(labels, std::move(s)).first;
+    if (type_ == MetricType::kHistogram) {
+      s.histogram = std::make_unique<Histogram>();
+      s.histogram->bucket_counts.assign(buckets_.size(), 0);
+    }
+    it = series_.emplace(std::move(k), std::move(s)).first;
   }
   return it->second;
 }
@@ -163,36 +208,38 @@ void Family::set(const LabelValues& labels, double value) {
 void Family::observe(const LabelValues& labels, double value) {
   check(type_ == MetricType::kHistogram, name_ + ": observe on a non-histogram");
   std::lock_guard lock(mu_);
-  Series& s = series(labels);
+  Histogram& h = *series(labels).histogram;
   for (std::size_t i = 0; i < buckets_.size(); ++i) {
-    if (value <= buckets_[i]) s.bucket_counts[i] += 1;
+    if (value <= buckets_[i]) h.bucket_counts[i] += 1;
   }
-  s.sum += value;
-  s.count += 1;
+  h.sum += value;
+  h.count += 1;
 }
 
 double Family::value(const LabelValues& labels) const {
   std::lock_guard lock(mu_);
-  const auto it = series_.find(labels);
+  const auto it = series_.find(key(labels));
   return it == series_.end() ? 0 : it->second.value;
 }
 
 bool Family::has(const LabelValues& labels) const {
   std::lock_guard lock(mu_);
-  return series_.contains(labels);
+  return series_.contains(key(labels));
 }
 
 void Family::remove(const LabelValues& labels) {
   std::lock_guard lock(mu_);
-  series_.erase(labels);
+  series_.erase(key(labels));
 }
 
 void Family::remove_where(std::string_view label, std::string_view value) {
   const auto pos = std::find(label_names_.begin(), label_names_.end(), label);
   if (pos == label_names_.end()) return;
   const auto index = static_cast<std::size_t>(pos - label_names_.begin());
+  std::string packed = key({std::string(value)});
+  packed.pop_back();  // its NUL
   std::lock_guard lock(mu_);
-  std::erase_if(series_, [&](const auto& kv) { return kv.first[index] == value; });
+  std::erase_if(series_, [&](const auto& kv) { return packed_value(kv.first, index) == packed; });
 }
 
 void Family::clear() {
@@ -209,26 +256,27 @@ void Family::expose(std::string& out) const {
                                        : "histogram";
   out += '\n';
   for (const auto& [labels, s] : series_) {
-    if (type_ != MetricType::kHistogram) {
+    if (!s.histogram) {
       out += name_;
       append_labels(out, label_names_, labels);
       out += ' ' + format_value(s.value) + '\n';
       continue;
     }
+    const Histogram& h = *s.histogram;
     for (std::size_t i = 0; i < buckets_.size(); ++i) {
       out += name_ + "_bucket";
       append_labels(out, label_names_, labels, "le", format_value(buckets_[i]));
-      out += ' ' + format_value(s.bucket_counts[i]) + '\n';
+      out += ' ' + format_value(h.bucket_counts[i]) + '\n';
     }
     out += name_ + "_bucket";
     append_labels(out, label_names_, labels, "le", "+Inf");
-    out += ' ' + std::to_string(s.count) + '\n';
+    out += ' ' + std::to_string(h.count) + '\n';
     out += name_ + "_sum";
     append_labels(out, label_names_, labels);
-    out += ' ' + format_value(s.sum) + '\n';
+    out += ' ' + format_value(h.sum) + '\n';
     out += name_ + "_count";
     append_labels(out, label_names_, labels);
-    out += ' ' + std::to_string(s.count) + '\n';
+    out += ' ' + std::to_string(h.count) + '\n';
   }
 }
 
@@ -272,6 +320,22 @@ std::string Registry::expose() const {
   std::string out;
   for (const auto& f : families_) f->expose(out);
   return out;
+}
+
+void Registry::expose(const std::function<void(std::string_view)>& write) const {
+  // Families are never removed, so they outlive the registry's lock.
+  std::vector<const Family*> families;
+  {
+    std::lock_guard lock(mu_);
+    families.reserve(families_.size());
+    for (const auto& f : families_) families.push_back(f.get());
+  }
+  std::string piece;
+  for (const Family* f : families) {
+    piece.clear();
+    f->expose(piece);
+    write(piece);
+  }
 }
 
 }  // namespace dbops::obs

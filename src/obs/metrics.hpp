@@ -5,6 +5,7 @@
 // never a query text or a run id. Thread-safe.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -48,11 +49,14 @@ class Family {
   void expose(std::string& out) const;
 
  private:
-  struct Series {
-    double value = 0;
-    std::vector<double> bucket_counts;  // histogram: cumulative at exposition
+  struct Histogram {
+    std::vector<double> bucket_counts;  // cumulative at exposition
     double sum = 0;
     std::uint64_t count = 0;
+  };
+  struct Series {
+    double value = 0;                      // counter, gauge
+    std::unique_ptr<Histogram> histogram;  // histogram only
   };
   Series& series(const LabelValues& labels);
 
@@ -62,7 +66,10 @@ class Family {
   std::vector<std::string> label_names_;
   std::vector<double> buckets_;
   mutable std::mutex mu_;
-  std::map<LabelValues, Series> series_;
+  // By their label values packed into one string (see key() in
+  // metrics.cpp): an agent keeps tens of thousands of series, and one short
+  // string needs no allocation where a vector of strings needs one or more.
+  std::map<std::string, Series, std::less<>> series_;
 };
 
 class Registry {
@@ -79,6 +86,13 @@ class Registry {
   // The whole registry in the Prometheus text format, families in the order
   // they were declared.
   std::string expose() const;
+  // The same text handed to `write` one family at a time, for a server that
+  // streams the response (chunked): an agent with hundreds of targets has an
+  // exposition of megabytes, and a whole copy of it per scrape (and another
+  // in the HTTP library) is memory the process keeps afterwards. `write` is
+  // called without any of the registry's locks held, so a slow client never
+  // holds up the probe rounds that update the series.
+  void expose(const std::function<void(std::string_view)>& write) const;
 
  private:
   Family& declare(std::string name, std::string help, MetricType type,

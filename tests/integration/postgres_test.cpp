@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cmath>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,6 +27,7 @@
 #include "engine/postgres/postgres_session.hpp"
 #include "support/instances.hpp"
 #include "support/net.hpp"
+#include "support/pgbouncer.hpp"
 #include "support/probe_checks.hpp"
 
 using dbops::testing::closed_port;
@@ -887,6 +889,140 @@ TEST(PostgresProbe, HeldLockOnACatalogIsCutByTheServerSideTimeout) {
   EXPECT_TRUE(s->is_open());
   EXPECT_TRUE(s->transaction_idle());
   EXPECT_TRUE(pg_engine().health_probe()->probe(*s, Deadline::after(5s)));
+}
+
+// The agent's probes carry the slow fields over (ProbeOptions): on a session
+// that read them, while they are young enough and the server has not
+// restarted. Everything else is read every time.
+TEST(PostgresProbe, SlowFieldsAreCarriedOverWhileYoungAndReadAgainAfterARestart) {
+  auto s = must_open(shared_target("pg-carry"));
+  auto admin = must_open(shared_target());
+  ASSERT_TRUE(s && admin);
+  const auto probe_carrying = [&](std::chrono::milliseconds max_age) {
+    auto sample = pg_engine().health_probe()->probe_with(
+        *s, ProbeOptions{.deadline = Deadline::after(10s), .slow_fields_max_age = max_age});
+    EXPECT_TRUE(sample) << (sample ? "" : sample.error().to_string());
+    return sample ? *sample : ProbeSample{};
+  };
+  const std::set<std::string> slow = {
+      "version", "data_checksums",           "max_connections", "database_size_bytes",
+      "xid_age", "xid_wraparound_remaining", "multixact_age",   "wal_directory_bytes"};
+  const auto carried = [](const ProbeSample& p) {
+    std::set<std::string> names;
+    for (const auto& [name, age] : p.carried_seconds) names.insert(name);
+    return names;
+  };
+
+  // A new session reads everything; the next probe carries the slow fields.
+  const ProbeSample first = probe_carrying(1h);
+  EXPECT_TRUE(first.carried_seconds.empty());
+  const ProbeSample second = probe_carrying(1h);
+  EXPECT_EQ(carried(second), slow);
+  EXPECT_GT(second.carried_seconds.at("database_size_bytes"), 0);
+  EXPECT_EQ(second.server_version, first.server_version);
+  EXPECT_EQ(second.info.at("version"), first.info.at("version"));
+  EXPECT_EQ(second.max_connections, first.max_connections);
+  EXPECT_EQ(metric(second, "xid_age"), metric(first, "xid_age"));
+  EXPECT_EQ(metric(second, "wal_directory_bytes"), metric(first, "wal_directory_bytes"));
+  EXPECT_EQ(second.metrics.size(), first.metrics.size());
+  EXPECT_EQ(second.unavailable, first.unavailable);
+
+  // The database grows and xids are consumed: a carrying probe still shows
+  // the old size and age, while the fields read every time move.
+  exec(*admin, "DROP TABLE IF EXISTS carry_t; CREATE TABLE carry_t (id int, pad text)");
+  exec_and_disconnect(shared_target(),
+                      {"INSERT INTO carry_t SELECT g, repeat('x', 200) FROM generate_series(1, "
+                       "10000) g"});
+  std::vector<std::unique_ptr<PostgresSession>> extra;
+  for (int i = 0; i < 3; ++i) extra.push_back(must_open(shared_target()));
+  const ProbeSample stale = probe_carrying(1h);
+  EXPECT_EQ(carried(stale), slow);
+  EXPECT_EQ(stale.database_size_bytes, first.database_size_bytes);
+  EXPECT_EQ(metric(stale, "xid_age"), metric(first, "xid_age"));
+  const auto with_extra = stale.connections.value_or(-1);
+  extra.clear();
+  ProbeSample fewer;
+  EXPECT_TRUE(eventually([&] {
+    fewer = probe_carrying(1h);
+    return fewer.connections.value_or(-1) <= with_extra - 3;
+  })) << "connections stayed at "
+      << fewer.connections.value_or(-1);
+  EXPECT_EQ(carried(fewer), slow);
+
+  // A probe without options reads everything, and later ones carry that.
+  const ProbeSample fresh = probe(*s);
+  EXPECT_TRUE(fresh.carried_seconds.empty());
+  EXPECT_GT(fresh.database_size_bytes.value_or(0),
+            first.database_size_bytes.value_or(0) + 1'000'000);
+  EXPECT_GT(metric(fresh, "xid_age"), metric(first, "xid_age"));
+  EXPECT_EQ(probe_carrying(1h).database_size_bytes, fresh.database_size_bytes);
+
+  // A zero budget never carries; nor does a server whose start time is not
+  // the one the fields were read at (a restart behind a pooler).
+  EXPECT_TRUE(probe_carrying(0ms).carried_seconds.empty());
+  exec_and_disconnect(shared_target(), {"INSERT INTO carry_t VALUES (1, '')"});
+  s->slow_fields().started = "0";
+  const ProbeSample restarted = probe_carrying(1h);
+  EXPECT_TRUE(restarted.carried_seconds.empty());
+  EXPECT_GT(metric(restarted, "xid_age"), metric(fresh, "xid_age"));
+  EXPECT_EQ(restarted.server_version, first.server_version);
+  EXPECT_EQ(restarted.max_connections, first.max_connections);
+  EXPECT_EQ(carried(probe_carrying(1h)), slow);
+  exec(*admin, "DROP TABLE carry_t");
+}
+
+// The round trip that measures rtt_seconds comes last, so that the text
+// pg_stat_activity keeps for the idle session is short (other probes' walks
+// of pg_stat_get_activity() copy it for every session).
+TEST(PostgresProbe, RoundTripTimeIsMeasuredLastAndLeavesAShortQueryText) {
+  auto s = must_open(shared_target("pg-rtt"));
+  auto admin = must_open(shared_target());
+  ASSERT_TRUE(s && admin);
+  const auto pid = scalar(*s, "SELECT pg_backend_pid()");
+  const ProbeSample sample = probe(*s);
+  ASSERT_TRUE(sample.rtt_seconds);
+  EXPECT_GT(*sample.rtt_seconds, 0);
+  EXPECT_LT(*sample.rtt_seconds, 10);
+  const auto activity =
+      run(*admin, "SELECT state, query FROM pg_stat_activity WHERE pid = $1::int", {pid});
+  ASSERT_EQ(activity.rows.size(), 1u);
+  EXPECT_EQ(activity.text(0, 0), "idle");
+  EXPECT_EQ(activity.text(0, 1), "SELECT 1");
+}
+
+// Behind PgBouncer in transaction pooling mode, a client's transactions run
+// on whichever server connection is free (and PgBouncer here resets nothing
+// between clients): the probe leaves no session state behind, and carrying
+// slow fields over still works.
+TEST(PostgresProbe, WorksBehindPgBouncerInTransactionPooling) {
+  auto bouncer = testing::PgBouncer::start(shared(), 2);
+  ASSERT_TRUE(bouncer) << bouncer.error().to_string();
+  config::Target target;
+  target.name = "pg-bounced";
+  target.engine = "postgres";
+  target.dsn = Secret((*bouncer)->dsn("postgres"));
+  auto s = must_open(target);
+  auto other = must_open(target);
+  ASSERT_TRUE(s && other) << (*bouncer)->log();
+  for (int i = 0; i < 4; ++i) {
+    auto sample = pg_engine().health_probe()->probe_with(
+        *s, ProbeOptions{.deadline = Deadline::after(10s), .slow_fields_max_age = 1h});
+    ASSERT_TRUE(sample) << sample.error().to_string() << "\n" << (*bouncer)->log();
+    EXPECT_EQ(sample->role, "primary");
+    EXPECT_TRUE(sample->connections);
+    EXPECT_TRUE(sample->rtt_seconds);
+    EXPECT_EQ(sample->carried_seconds.empty(), i == 0) << i;
+    // The probe's settings ended with its transaction, on whichever server
+    // connection either client gets next.
+    for (auto* c : {s.get(), other.get()}) {
+      const auto settings = run(*c,
+                                "SELECT current_setting('statement_timeout'), "
+                                "current_setting('join_collapse_limit'), "
+                                "current_setting('transaction_read_only')");
+      ASSERT_EQ(settings.rows.size(), 1u);
+      EXPECT_EQ(settings.to_text(), "0|8|off");
+    }
+  }
 }
 
 // --- 7. least privilege ------------------------------------------------------------

@@ -76,6 +76,15 @@ TEST(ProbeRound, HungTargetsTimeOutWhileOthersReport) {
   }
   EXPECT_LT(r1.duration_seconds, 8.0);
   EXPECT_EQ(find(r1, "pg").sample->role, "primary");
+  // Every answering target has a round-trip time: PostgreSQL's probe measures
+  // its own, the others get a ping. New sessions read every field.
+  for (const char* up : {"pg", "maria", "cache"}) {
+    EXPECT_TRUE(find(r1, up).rtt_seconds.has_value()) << up;
+    EXPECT_TRUE(find(r1, up).sample->carried_seconds.empty()) << up;
+  }
+  EXPECT_EQ(
+      nlohmann::json::parse(ops::probe::to_json(r1))["targets"][0].count("carried_over_seconds"),
+      0u);
 
   // Some writes, so that round 2 sees counters move.
   ASSERT_TRUE(psql(shared_postgres(),
@@ -93,6 +102,17 @@ TEST(ProbeRound, HungTargetsTimeOutWhileOthersReport) {
   const auto& pg2 = find(r2, "pg");
   ASSERT_TRUE(pg2.rates.contains("wal_bytes")) << "no WAL rate in round 2";
   EXPECT_GT(pg2.rates.at("wal_bytes"), 0);
+  // The agent's rounds carry PostgreSQL's slow fields over on a reused
+  // session, and the JSON names them with their age.
+  EXPECT_TRUE(pg2.sample->carried_seconds.contains("database_size_bytes"));
+  EXPECT_EQ(pg2.sample->database_size_bytes, find(r1, "pg").sample->database_size_bytes);
+  EXPECT_TRUE(pg2.rtt_seconds.has_value());
+  const auto j2 = nlohmann::json::parse(ops::probe::to_json(r2));
+  bool named = false;
+  for (const auto& t : j2["targets"]) {
+    if (t["target"] == "pg") named = t["carried_over_seconds"].contains("database_size_bytes");
+  }
+  EXPECT_TRUE(named) << j2.dump();
   EXPECT_FALSE(r2.first_round);
   EXPECT_EQ(find(r2, "frozen").status, Status::kDown);
 

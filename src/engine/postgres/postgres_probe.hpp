@@ -1,10 +1,19 @@
 // The PostgreSQL HealthProbe.
 //
-// One sample is one round trip: a single simple-protocol string
-//   BEGIN READ ONLY; SET LOCAL statement_timeout = ...; SELECT ...; COMMIT
-// whose SELECT reads every field at once. The first probe on a session takes
-// one more round trip to learn the role's privileges (cached on the session),
-// because functions the role may not execute cannot even appear in a query.
+// One sample is one simple-protocol string
+//   BEGIN READ ONLY; SET LOCAL statement_timeout = ...;
+//   SET LOCAL join_collapse_limit = 1; SELECT ...; COMMIT
+// whose SELECT reads every field at once, then a SELECT 1 whose round trip is
+// the sample's rtt_seconds (and which leaves a short text in pg_stat_activity
+// for the idle session). The first probe on a session takes one more round
+// trip to learn the role's privileges (cached on the session), because
+// functions the role may not execute cannot even appear in a query.
+//
+// Slow fields (settings that only change with a restart, the database size,
+// the wraparound ages, the size of pg_wal) may be carried over from an earlier
+// probe on the same session (ProbeOptions::slow_fields_max_age): the SELECT
+// then leaves them out, and they are read again as soon as the server's start
+// time differs from when they were read.
 //
 // Works for a role with only pg_monitor; without pg_monitor (or
 // pg_read_all_stats) the fields that need other roles' sessions are reported

@@ -268,6 +268,7 @@ class Session final : public PostgresSession {
   int server_version_num() const override { return version_num_; }
   const std::string& target_name() const override { return name_; }
   RoleFacts& role_facts() override { return role_facts_; }
+  SlowFields& slow_fields() override { return slow_fields_; }
   bool is_open() const override { return open_ && conn_ && PQstatus(conn_) == CONNECTION_OK; }
   bool transaction_idle() const override {
     return conn_ && PQtransactionStatus(conn_) == PQTRANS_IDLE;
@@ -614,6 +615,7 @@ class Session final : public PostgresSession {
   std::atomic<bool> busy_{false};
   std::atomic<bool> cancel_requested_{false};
   RoleFacts role_facts_;
+  SlowFields slow_fields_;
 };
 
 std::string display_name(const config::Target& t) {

@@ -18,7 +18,9 @@
 // thread.
 #pragma once
 
+#include <array>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +37,18 @@ struct RoleFacts {
   bool read_all_stats = false;      // member of pg_read_all_stats (pg_monitor) or superuser
   bool ls_waldir = false;           // EXECUTE on pg_ls_waldir()
   bool control_checkpoint = false;  // EXECUTE on pg_control_checkpoint()
+};
+
+// The slow fields of the health probe's last read of them on this session,
+// which later probes may carry over (engine/probe.hpp, ProbeOptions). Kept
+// for every open session, so kept small.
+struct SlowFields {
+  bool known = false;
+  // In the order of the probe's slow columns (postgres_probe.cpp); nullopt
+  // for NULL.
+  std::array<std::optional<std::string>, 8> values;
+  Deadline::Clock::time_point read_at;  // when they were read
+  std::string started;                  // the server's start time then: a restart drops them
 };
 
 class PostgresSession : public SqlSession {
@@ -56,6 +70,8 @@ class PostgresSession : public SqlSession {
   virtual const std::string& target_name() const = 0;
   // Cached facts for the health probe; empty (known = false) on a new session.
   virtual RoleFacts& role_facts() = 0;
+  // The probe's slow fields; unknown on a new session.
+  virtual SlowFields& slow_fields() = 0;
   // After LISTEN on this session: waits until a notification arrives or the
   // deadline passes, and returns the channels of the notifications that
   // arrived (empty when none did). kUnavailable when the connection broke.

@@ -16,6 +16,13 @@ double seconds(std::chrono::nanoseconds d) {
   return std::chrono::duration<double>(d).count();
 }
 
+// How long slow fields (the database size, wraparound ages ...; see
+// engine::ProbeOptions) may be carried over between the rounds of an agent.
+// They change over hours, not seconds, and reading them is most of the
+// server's work for a probe of a large database (PostgreSQL stats every file
+// of it); a restart, a new connection and a one-shot probe read them afresh.
+constexpr std::chrono::milliseconds kSlowFieldsMaxAge{60'000};
+
 }  // namespace
 
 std::string_view status_name(Status status) {
@@ -83,13 +90,20 @@ TargetResult Prober::probe_one(const config::Target& target) {
   }
   r.reused_connection = lease->reused();
   if (!lease->reused()) r.connect_seconds = seconds(lease->connect_time());
-  const auto ping_started = clock_.steady_now();
-  auto ping = lease->session().ping(deadline);
-  if (ping) {
-    r.rtt_seconds = seconds(clock_.steady_now() - ping_started);
+  auto sample = health->probe_with(
+      lease->session(),
+      engine::ProbeOptions{.deadline = deadline, .slow_fields_max_age = kSlowFieldsMaxAge});
+  // A trivial round trip, unless the engine's probe measured one itself.
+  if (sample && sample->rtt_seconds) {
+    r.rtt_seconds = sample->rtt_seconds;
+  } else if (sample) {
+    const auto ping_started = clock_.steady_now();
+    if (auto ping = lease->session().ping(deadline); !ping) {
+      sample = std::unexpected(std::move(ping).error());
+    } else {
+      r.rtt_seconds = seconds(clock_.steady_now() - ping_started);
+    }
   }
-  auto sample = ping ? health->probe(lease->session(), deadline)
-                     : Result<engine::ProbeSample>(std::unexpected(ping.error()));
   if (!sample) {
     lease->discard();
     pool_.record_failure(target.name);
@@ -315,6 +329,7 @@ std::string to_json(const RoundResult& round) {
         }
       }
       j["unavailable"] = unavailable;
+      if (!s.carried_seconds.empty()) j["carried_over_seconds"] = s.carried_seconds;
     }
     out["targets"].push_back(j);
   }
