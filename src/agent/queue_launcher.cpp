@@ -24,6 +24,25 @@ QueueLauncher::QueueLauncher(store::JobQueue& queue, store::Store& store,
 
 Result<runtime::ChildResult> QueueLauncher::run(const runtime::ChildJob& child,
                                                 const std::atomic<bool>& cancel) {
+  // Store calls that fail transiently (the store or PgBouncer away for a
+  // moment) are tried again every poll until they work or the run is
+  // cancelled: the task's job goes on meanwhile, and a run that gave up on it
+  // would skip its dependents for nothing.
+  std::string last_error;
+  const auto patiently = [&](auto call) -> decltype(call()) {
+    while (true) {
+      auto result = call();
+      if (result || !runtime::transient(result.error().code) || cancel.load()) return result;
+      if (result.error().message != last_error) {
+        last_error = result.error().message;
+        log::warn("workflow task: the queue did not answer; trying again",
+                  {{"task_key", child.spec.idempotency_key}, {"error", last_error}});
+      }
+      const auto until = SteadyClock::now() + poll_;
+      while (!cancel.load() && SteadyClock::now() < until) std::this_thread::sleep_for(10ms);
+    }
+  };
+
   // Enqueue it, or find the job an earlier attempt enqueued.
   const runtime::JobKind* kind = kinds_.find(child.spec.kind);
   store::JobSpec spec{.kind = child.spec.kind,
@@ -33,12 +52,12 @@ Result<runtime::ChildResult> QueueLauncher::run(const runtime::ChildJob& child,
                       .max_attempts = std::max(1, child.max_attempts),
                       .timeout = child.timeout,
                       .exclusive = kind && kind->exclusive()};
-  DBOPS_ASSIGN(auto enqueued, queue_.enqueue(spec));
+  DBOPS_ASSIGN(auto enqueued, patiently([&] { return queue_.enqueue(spec); }));
   runtime::ChildResult result{.job_id = enqueued.id};
 
   // Follow it until it ends.
   while (true) {
-    DBOPS_ASSIGN(auto job, queue_.get(enqueued.id));
+    DBOPS_ASSIGN(auto job, patiently([&] { return queue_.get(enqueued.id); }));
     if (!job) {
       return fail(ErrorCode::kNotFound,
                   "job " + std::to_string(enqueued.id) + " (" + spec.idempotency_key +
@@ -48,7 +67,8 @@ Result<runtime::ChildResult> QueueLauncher::run(const runtime::ChildJob& child,
     result.attempts = job->attempt;
     if (store::job_state_final(job->state)) {
       result.error = job->last_error;
-      DBOPS_ASSIGN(auto run, store_.find_run_by_key(spec.idempotency_key));
+      DBOPS_ASSIGN(auto run,
+                   patiently([&] { return store_.find_run_by_key(spec.idempotency_key); }));
       if (run) {
         result.run_id = run->run_id;
         result.summary = run->summary;

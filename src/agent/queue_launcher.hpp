@@ -6,7 +6,8 @@
 // raised, the child job is cancelled only if `abandon_children` says so (the
 // run itself was cancelled or timed out); when the run merely lost its lease
 // or the agent shuts down, the children go on and the run's next attempt
-// waits for them.
+// waits for them. A store that fails transiently while a child is followed
+// is waited out (the child goes on meanwhile); only a cancel ends the wait.
 #pragma once
 
 #include <chrono>

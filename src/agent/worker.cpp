@@ -155,9 +155,12 @@ void Worker::record_dead(const store::QueuedJob& job, const std::string& run_id,
 Result<std::size_t> Worker::poll_once() {
   collect_finished();
   reap();
+  // Only the kinds this agent knows: during an upgrade, jobs of kinds a
+  // newer release added are left to the agents that know them.
   std::vector<std::string> waiting_kinds;
+  std::vector<std::string> other_kinds;
   for (const auto* k : kinds_.all()) {
-    if (k->waits_on_children()) waiting_kinds.emplace_back(k->name());
+    (k->waits_on_children() ? waiting_kinds : other_kinds).emplace_back(k->name());
   }
   std::size_t room = 0;
   std::size_t waiting_room = 0;
@@ -170,20 +173,30 @@ Result<std::size_t> Worker::poll_once() {
     room = options_.concurrency - std::min(options_.concurrency, others);
     waiting_room = options_.waiting_jobs - std::min(options_.waiting_jobs, waiting);
   }
+  // Two claims; a failure of the second must not lose what the first got
+  // (those jobs would sit under this agent's lease with nothing running).
   std::vector<store::QueuedJob> jobs;
-  if (room > 0) {
-    DBOPS_ASSIGN(jobs, queue_.claim({.owner = options_.owner,
-                                     .max_jobs = room,
-                                     .lease = options_.lease,
-                                     .exclude_kinds = waiting_kinds}));
+  std::optional<Error> error;
+  if (room > 0 && !other_kinds.empty()) {
+    auto claimed = queue_.claim(
+        {.owner = options_.owner, .max_jobs = room, .lease = options_.lease, .kinds = other_kinds});
+    if (claimed) {
+      jobs = std::move(*claimed);
+    } else {
+      error = std::move(claimed).error();
+    }
   }
   const std::size_t others = jobs.size();
   if (waiting_room > 0 && !waiting_kinds.empty()) {
-    DBOPS_ASSIGN(auto waiting, queue_.claim({.owner = options_.owner,
-                                             .max_jobs = waiting_room,
-                                             .lease = options_.lease,
-                                             .kinds = waiting_kinds}));
-    for (auto& job : waiting) jobs.push_back(std::move(job));
+    auto claimed = queue_.claim({.owner = options_.owner,
+                                 .max_jobs = waiting_room,
+                                 .lease = options_.lease,
+                                 .kinds = waiting_kinds});
+    if (claimed) {
+      for (auto& job : *claimed) jobs.push_back(std::move(job));
+    } else if (!error) {
+      error = std::move(claimed).error();
+    }
   }
   std::lock_guard lock(mu_);
   for (std::size_t i = 0; i < jobs.size(); ++i) {
@@ -195,6 +208,8 @@ Result<std::size_t> Worker::poll_once() {
     ++stats_.claimed;
     raw->thread = std::thread([this, raw] { run_job(*raw); });
   }
+  if (error && jobs.empty()) return std::unexpected(std::move(*error));
+  if (error) log::warn("queue worker: claiming failed", {{"error", error->to_string()}});
   return jobs.size();
 }
 
@@ -300,7 +315,10 @@ void Worker::run_job(Running& r) {
     }
     if (r.timed_out) {
       error = "timed out after " + std::to_string(job.spec.timeout.count()) + " ms: " + error;
-      retry = true;
+      // Tried again, unless its timeout bounds a whole run whose tasks were
+      // stopped with it (a workflow): another attempt would only find them
+      // cancelled.
+      retry = !r.waits_on_children;
     }
     auto state = queue_.fail_attempt(job.id, job.lease_token, error, retry);
     if (state) {

@@ -258,7 +258,7 @@ int cmd_agent(Session& s, const AgentArgs& args) {
     }
     targets_gauge.set({}, static_cast<double>(owned.size()));
     // Only the targets that are not up are kept with each round's run.
-    nlohmann::json params{{"detail", false}, {"targets", owned}};
+    nlohmann::json params{{"detail", false}, {"publish", true}, {"targets", owned}};
     Result<runtime::RunReport> round = fail(ErrorCode::kNotFound, "no target of its own");
     if (!owned.empty()) {
       round = runner.run(runtime::JobSpec{.kind = "probe", .params_json = params.dump()});

@@ -1,6 +1,7 @@
 // `dbops workflow list|run|show`.
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <condition_variable>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -26,14 +27,20 @@ std::string or_dash(const std::string& text) {
 }
 
 // The run of a workflow that `dbops workflow show` names: a run id (or a
-// unique prefix), or the id of the queued job that ran it.
+// unique prefix), or the id of the queued job that ran it. A run id has
+// letters in it; all digits is a job id, unless no job has it (a run id
+// prefix such as 01 is then looked up as such).
 Result<store::RunRecord> find_workflow_run(Session& s, const std::string& name) {
   DBOPS_ASSIGN(store::Store * store, s.store());
-  if (!name.empty() && name.find_first_not_of("0123456789") == std::string::npos) {
+  std::int64_t job_id = 0;
+  const auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), job_id);
+  if (!name.empty() && ec == std::errc() && end == name.data() + name.size() && job_id > 0) {
     DBOPS_ASSIGN(store::JobQueue * queue, s.queue());
-    DBOPS_ASSIGN(auto job, queue->get(std::stoll(name)));
+    DBOPS_ASSIGN(auto job, queue->get(job_id));
     if (!job) {
-      return fail(ErrorCode::kNotFound, "no queued job " + name,
+      DBOPS_ASSIGN(auto run, store->get_run(name));
+      if (run) return *run;
+      return fail(ErrorCode::kNotFound, "no queued job " + name + " and no run with that id",
                   "`dbops jobs list --kind workflow` lists the queued runs");
     }
     const std::string key =

@@ -2,9 +2,11 @@
 //
 // Every dbops process that opens the store brings its schema up to date
 // (under a lock: one process migrates, the others wait and find it done), and
-// migrations only expand (tables, columns, indexes and functions are added,
-// never dropped or narrowed), so that agents of the previous release keep
-// working on a migrated store while they are upgraded one at a time. `dbops
+// migrations only expand (tables, columns, indexes and functions are added;
+// nothing the previous release reads or writes is dropped or narrowed; an
+// index goes only once a new one serves the same queries), so that agents of
+// the previous release keep working on a migrated store while they are
+// upgraded one at a time. `dbops
 // store status` reads where each part stands without changing anything;
 // `dbops store migrate` applies what is pending ahead of a rollout.
 #pragma once

@@ -384,7 +384,7 @@ TEST_F(Agent, WorkflowsRunOverTheApi) {
   const auto jobs = json::parse(get("/api/v1/jobs?limit=100"));
   int task_jobs = 0;
   for (const auto& j : jobs) {
-    if (j.value("idempotency_key", "").starts_with("nightly-api-1/")) ++task_jobs;
+    if (j.value("idempotency_key", "").starts_with("task:nightly-api-1/")) ++task_jobs;
   }
   EXPECT_EQ(task_jobs, 4);  // after-broken never ran
   const auto last = json::parse(get("/api/v1/workflows"));

@@ -516,17 +516,24 @@ TEST_P(AgentSchedules, TwoAgentsEnqueueEveryTickOnceAcrossALeaderKill) {
   for (std::size_t i = 1; i < fire_times.size(); ++i) {
     EXPECT_EQ(fire_times[i] - fire_times[i - 1], std::chrono::minutes(1)) << "a tick was skipped";
   }
-  // Each ran once (the command inserts a row per run).
+  // Each ran (the command inserts a row per run): once, or once more when the
+  // killed leader was running it (at-least-once: never more than its
+  // attempts).
   for (int i = 0; i < 300; ++i) {
     bool all_done = true;
     for (const auto& j : ticks()) all_done = all_done && store::job_state_final(j.state);
     if (all_done) break;
     std::this_thread::sleep_for(100ms);
   }
-  for (const auto& j : ticks()) EXPECT_EQ(j.state, store::JobState::kSucceeded) << j.last_error;
+  int attempts = 0;
+  for (const auto& j : ticks()) {
+    EXPECT_EQ(j.state, store::JobState::kSucceeded) << j.last_error;
+    attempts += j.attempt;
+  }
   const std::string rows =
       must(psql(shared_postgres(), "SELECT count(*) FROM effects", 30s, "agents_effects"));
-  EXPECT_EQ(std::stoul(rows), ticks().size());
+  EXPECT_GE(std::stoul(rows), ticks().size());
+  EXPECT_LE(std::stoi(rows), attempts);
   for (auto& a : agents) {
     if (a.running()) {
       ASSERT_TRUE(a.signal(SIGTERM));
@@ -573,7 +580,7 @@ TEST_P(Agents, AWorkflowRunOutlivesItsAgent) {
     auto t2 = queue->list({.state = store::JobState::kRunning, .limit = 100});
     if (t2) {
       for (const auto& j : *t2) {
-        if (j.spec.idempotency_key != key + "/t2") continue;
+        if (j.spec.idempotency_key != "task:" + key + "/t2") continue;
         auto run = queue->get(id);
         if (run && *run && (*run)->state == store::JobState::kRunning) owner = (*run)->lease_owner;
       }

@@ -459,6 +459,51 @@ TEST_F(PostgresQueue, ABrokenConnectionIsReplaced) {
   EXPECT_EQ(got->size(), 1U);
 }
 
+// ---- claims that a crash may lose ----------------------------------------
+
+// A claim commits without waiting for the WAL flush, so a server crash may
+// lose it together with the token sequence's last values. Simulated: the job
+// goes back to how it was before the claim and the sequence back to where it
+// stood. The next claim of the job must not hand out the lost claim's token
+// again: the worker holding it is refused.
+TEST_F(PostgresQueue, AClaimLostInACrashDoesNotReissueItsToken) {
+  auto q = must_open(db_);
+  ASSERT_NE(q, nullptr);
+  const auto id = value(q->enqueue(spec("backup", "db", true))).id;
+  const std::string before = sql(db_, "SELECT last_value FROM dbops_job_lease_tokens").text(0, 0);
+  auto lost = value(q->claim({.owner = "a"}));
+  ASSERT_EQ(lost.size(), 1U);
+  // What recovery would leave: the row and the sequence as before the claim.
+  sql(db_,
+      "UPDATE dbops_jobs SET state = 'available', attempt = 0, lease_owner = '', "
+      "lease_token = 0, lease_expires_at = NULL WHERE id = $1",
+      {id});
+  sql(db_, "SELECT setval('dbops_job_lease_tokens', " + before + ")");
+  auto again = value(q->claim({.owner = "b"}));
+  ASSERT_EQ(again.size(), 1U);
+  EXPECT_NE(again[0].lease_token, lost[0].lease_token);
+  auto st = q->heartbeat(id, lost[0].lease_token, 30s);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, ErrorCode::kConflict);
+  EXPECT_TRUE(q->succeed(id, again[0].lease_token, "{}"));
+}
+
+// The claim's second step needs a snapshot of its own; under REPEATABLE READ
+// it would reuse the first one, so the claim refuses to run.
+TEST_F(PostgresQueue, ClaimsRefuseAnIsolationOtherThanReadCommitted) {
+  ASSERT_NE(must_open(db_), nullptr);
+  auto admin = admin_session();
+  ASSERT_NE(admin, nullptr);
+  ASSERT_TRUE(admin->exec("ALTER DATABASE " + db_ +
+                          " SET default_transaction_isolation = 'repeatable read'"));
+  auto q = must_open(db_);
+  ASSERT_NE(q, nullptr);
+  auto claimed = q->claim({.owner = "a"});
+  ASSERT_FALSE(claimed);
+  EXPECT_NE(claimed.error().message.find("needs READ COMMITTED"), std::string::npos)
+      << claimed.error().to_string();
+}
+
 // ---- notifications ------------------------------------------------------
 
 // Enqueue into a queue without a due job, and release, wake a listener;

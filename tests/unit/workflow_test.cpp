@@ -13,6 +13,7 @@
 
 #include "runtime/local_launcher.hpp"
 #include "runtime/runner.hpp"
+#include "store/queue.hpp"
 #include "support/support.hpp"
 
 namespace dbops::ops::workflow {
@@ -278,6 +279,25 @@ TEST_F(WorkflowTest, TasksAreCheckedAgainstTheRegistry) {
   EXPECT_NE(st.error().message.find("task \"y\""), std::string::npos);
   EXPECT_NE(st.error().message.find("unknown target \"t2\""), std::string::npos);
   EXPECT_NE(st.error().message.find("task \"z\""), std::string::npos);
+}
+
+// The scheduler finds where a schedule stands from the greatest key that
+// starts with "schedule:<name>:". A triggered run's tasks must not be among
+// them, or a restarted scheduler would take a task's key for the newest fire
+// time (and find none).
+TEST_F(WorkflowTest, TaskKeysStayOutOfTheirScheduleKeys) {
+  auto queue = store::open_queue(config_.state);
+  ASSERT_TRUE(queue) << queue.error().to_string();
+  const std::string run = "schedule:workflow.nightly:2026-12-07T03:00:00Z";
+  std::vector<store::JobSpec> jobs = {{.kind = "workflow", .idempotency_key = run}};
+  for (const char* task : {"backup", "verify", "drill"}) {
+    jobs.push_back({.kind = "step", .idempotency_key = task_key(run, task)});
+  }
+  ASSERT_TRUE((*queue)->enqueue_batch(jobs));
+  auto newest = (*queue)->newest_key("schedule:workflow.nightly:");
+  ASSERT_TRUE(newest) << newest.error().to_string();
+  ASSERT_TRUE(*newest);
+  EXPECT_EQ(**newest, run);
 }
 
 TEST_F(WorkflowTest, TriggeredWorkflowsBecomeSchedules) {

@@ -549,7 +549,7 @@ constexpr auto kSchema = std::to_array<KeyDecl>({
      .type = KeyType::kString,
      .required = true,
      .description = "Name of the task, unique in its workflow; part of its job's idempotency "
-                    "key (`<run key>/<task>`).",
+                    "key (`task:<run key>/<task>`).",
      .example = "name: verify"},
     {.path = "workflows[].tasks[].kind",
      .type = KeyType::kString,

@@ -1,4 +1,5 @@
 // The `probe` job: one probe round over the selected targets.
+#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "core/json_text.hpp"
@@ -18,6 +19,10 @@ constexpr runtime::ParamDecl kParams[] = {
      .description = "keep every field of every target in the run's result (default true); the "
                     "agent keeps only the targets that are not up, so that frequent rounds stay "
                     "small in the state store"},
+    {.name = "publish",
+     .type = runtime::ParamType::kBool,
+     .description = "export the round's series on the agent's /metrics (the agent's own rounds "
+                    "do; a probe queued or run by a workflow leaves them as they are)"},
 };
 
 class ProbeJob final : public runtime::JobKind {
@@ -44,10 +49,12 @@ class ProbeJob final : public runtime::JobKind {
       targets.push_back(t);
     }
 
-    // The round, through a prober that lives as long as this job kind.
+    // The round, through a prober that lives as long as this job kind; one
+    // round at a time (the agent's own rounds and queued probes share it).
+    std::lock_guard lock(mu_);
     if (!prober_) prober_ = std::make_unique<Prober>(ctx.config().probe, ctx.clock());
     const RoundResult round = prober_->round(targets);
-    if (metrics_) prober_->publish(round, *metrics_);
+    if (metrics_ && ctx.params().boolean("publish", false)) prober_->publish(round, *metrics_);
 
     int up = 0, down = 0, not_probed = 0;
     for (const auto& t : round.targets) {
@@ -78,7 +85,8 @@ class ProbeJob final : public runtime::JobKind {
 
  private:
   obs::Registry* metrics_;
-  std::unique_ptr<Prober> prober_;
+  std::mutex mu_;
+  std::unique_ptr<Prober> prober_;  // guarded by mu_
 };
 
 }  // namespace

@@ -158,8 +158,6 @@ class Execution {
           t.config->depends_on.begin(), t.config->depends_on.end(),
           [&](const std::string& dep) { return find(dep)->status.state == "succeeded"; });
       if (!ready) continue;
-      t.status.state = "running";
-      t.started = true;
       runtime::ChildJob child{
           .spec = runtime::JobSpec{.kind = t.config->kind,
                                    .target = t.config->target,
@@ -169,13 +167,20 @@ class Execution {
           .timeout = t.config->timeout};
       log::info("workflow task started", {{"workflow", workflow_.name}, {"task", t.status.name}});
       t.thread = std::thread([this, &t, child = std::move(child)] {
-        auto result = ctx_.launcher()->run(child, stop_);
+        Result<runtime::ChildResult> result = fail(ErrorCode::kInternal, "not run");
+        try {
+          result = ctx_.launcher()->run(child, stop_);
+        } catch (const std::exception& e) {
+          result = fail(ErrorCode::kInternal, std::string("unexpected exception: ") + e.what());
+        }
         std::lock_guard lock(mu_);
         t.result = std::move(result);
         t.ended = true;
         ++ended_;
         cv_.notify_all();
       });
+      t.status.state = "running";
+      t.started = true;
     }
   }
 
@@ -324,7 +329,7 @@ std::string run_key(const store::RunRecord& run) {
 }
 
 std::string task_key(std::string_view run_key, std::string_view task) {
-  return std::string(run_key) + "/" + std::string(task);
+  return "task:" + std::string(run_key) + "/" + std::string(task);
 }
 
 std::string workflow_of(const store::RunRecord& run) {

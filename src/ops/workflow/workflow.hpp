@@ -9,13 +9,14 @@
 // branches go on. The run passes when every task succeeded; otherwise it
 // ends check_failed, with each task's state in its result.
 //
-// Each task is a job whose idempotency key is "<run key>/<task>", where the
-// run key is the run's own idempotency key ("queue:<job id>", or
-// "schedule:workflow.<name>:<fire time>" for a triggered run), or
-// "workflow:<run id>" when it has none (a run from the command line). So a
-// run that is tried again (its agent died, and another agent claimed the
-// run's job) goes on where it was: tasks that succeeded are not run again,
-// tasks that are running are waited for.
+// Each task is a job whose idempotency key is "task:<run key>/<task>" (a
+// namespace of its own: a triggered run's key is a schedule's, and the
+// scheduler finds where a schedule stands from the greatest key that starts
+// with "schedule:<name>:"), where the run key is the run's own idempotency key ("queue:<job id>",
+// or "schedule:workflow.<name>:<fire time>" for a triggered run), or "workflow:<run id>" when it
+// has none (a run from the command line). So a run that is tried again (its agent died, and another
+// agent claimed the run's job) goes on where it was: tasks that succeeded are not run again, tasks
+// that are running are waited for.
 #pragma once
 
 #include <optional>

@@ -48,9 +48,12 @@ using engine::QueryResult;
 using engine::postgres::PostgresSession;
 using namespace std::chrono_literals;
 
-// Versioned and expand-only (tables, columns, indexes are added, never
-// dropped or narrowed), so that the previous release keeps working on a
-// migrated database while agents are upgraded one at a time.
+// Versioned and expand-only (tables, columns, indexes and functions are
+// added; nothing the previous release reads or writes is dropped or
+// narrowed; an index goes only once a new one serves its queries, as
+// dbops_jobs_ready replaced dbops_jobs_due), so that the previous release
+// keeps working on a migrated database while agents are upgraded one at a
+// time.
 //
 // The queue's versions are its own: the rest of the state store
 // (postgres_store.cpp) records its migrations in dbops_store_migrations, so
@@ -158,10 +161,23 @@ DECLARE
   picked int8[] := '{}';
   taken text[] := '{}';
   exclusive_picked boolean := false;
+  token_base int8;
   c record;
 BEGIN
-  -- A claim need not wait for the WAL flush (see claim() in dbops).
+  -- Step 2 below needs a snapshot of its own, which only READ COMMITTED
+  -- gives a statement of a function.
+  IF current_setting('transaction_isolation') <> 'read committed' THEN
+    RAISE EXCEPTION 'dbops_claim_v1 needs READ COMMITTED, not %',
+      current_setting('transaction_isolation')
+      USING HINT = 'set default_transaction_isolation to read committed for the dbops role';
+  END IF;
+  -- A claim need not wait for the WAL flush (see claim() in dbops). So a
+  -- server crash may lose it with the sequence's last values, and the
+  -- sequence may hand them out again: each fencing token also carries 24
+  -- random bits, so that a lost claim's token is not given anew to the next
+  -- claim of the same job (and its worker is refused, as it should be).
   PERFORM set_config('synchronous_commit', 'off', true);
+  token_base := nextval('dbops_job_lease_tokens') * 16777216;
   -- 1: candidates in order, locked, skipping those other claims hold: first
   -- running jobs whose lease expired with attempts left (rare: their agent
   -- died; they were claimed before anything due now), then due jobs. Each an
@@ -216,7 +232,7 @@ BEGIN
   IF NOT exclusive_picked THEN
     RETURN QUERY
     UPDATE dbops_jobs j SET state = 'running', attempt = j.attempt + 1, lease_owner = p_owner,
-           lease_token = nextval('dbops_job_lease_tokens'),
+           lease_token = token_base + floor(random() * 16777216)::int8,
            lease_expires_at = now() + p_lease_ms * interval '1 millisecond', updated_at = now()
     WHERE j.id = ANY (picked[1:p_max])
     RETURNING j.*;
@@ -228,7 +244,7 @@ BEGIN
   -- job of its target runs under a live lease now.
   RETURN QUERY
   UPDATE dbops_jobs j SET state = 'running', attempt = j.attempt + 1, lease_owner = p_owner,
-         lease_token = nextval('dbops_job_lease_tokens'),
+         lease_token = token_base + floor(random() * 16777216)::int8,
          lease_expires_at = now() + p_lease_ms * interval '1 millisecond', updated_at = now()
   FROM (SELECT p.id FROM unnest(picked) WITH ORDINALITY AS p(id, ord)
         JOIN dbops_jobs x ON x.id = p.id
@@ -455,9 +471,9 @@ ORDER BY i.ord)sql",
     // completions, which must not be lost, wait. A server that crashes within
     // the WAL writer's delay of a claim may lose it: the job is then due
     // again, and the worker holding the lost claim is refused at its next
-    // heartbeat and stops the job, as when a lease expires (at-least-once, as
-    // always). What is gained: a claim costs one round trip and no flush of
-    // its own.
+    // heartbeat (its token, part random, is not handed out again) and stops
+    // the job, as when a lease expires (at-least-once, as always). What is
+    // gained: a claim costs one round trip and no flush of its own.
     const Param params[] = {request.owner,
                             max_jobs,
                             static_cast<std::int64_t>(request.lease.count()),
