@@ -1,17 +1,12 @@
 #include "agent/queue_launcher.hpp"
 
 #include <algorithm>
-#include <thread>
 
 #include "core/log.hpp"
+#include "runtime/cancel.hpp"
 
 namespace dbops::agent {
-namespace {
-
-using SteadyClock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
-
-}  // namespace
 
 QueueLauncher::QueueLauncher(store::JobQueue& queue, store::Store& store,
                              const runtime::JobKindRegistry& kinds, std::chrono::milliseconds poll,
@@ -38,8 +33,7 @@ Result<runtime::ChildResult> QueueLauncher::run(const runtime::ChildJob& child,
         log::warn("workflow task: the queue did not answer; trying again",
                   {{"task_key", child.spec.idempotency_key}, {"error", last_error}});
       }
-      const auto until = SteadyClock::now() + poll_;
-      while (!cancel.load() && SteadyClock::now() < until) std::this_thread::sleep_for(10ms);
+      runtime::sleep_unless_cancelled(poll_, cancel);
     }
   };
 
@@ -89,9 +83,7 @@ Result<runtime::ChildResult> QueueLauncher::run(const runtime::ChildJob& child,
       return result;
     }
     // Wait a poll, looking at the cancel flag meanwhile.
-    const auto until = SteadyClock::now() + poll_;
-    while (!cancel.load() && SteadyClock::now() < until) std::this_thread::sleep_for(10ms);
-    if (cancel.load()) {
+    if (!runtime::sleep_unless_cancelled(poll_, cancel)) {
       if (abandon_children_ && abandon_children_()) {
         if (auto st = queue_.cancel(enqueued.id); !st) {
           log::warn("cancelling a workflow task's job failed",

@@ -2,10 +2,7 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
-#include <condition_variable>
-#include <mutex>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "agent/api.hpp"
 #include "cli/commands.hpp"
@@ -14,6 +11,7 @@
 #include "core/json_text.hpp"
 #include "core/time_format.hpp"
 #include "ops/workflow/workflow.hpp"
+#include "runtime/cancel.hpp"
 #include "runtime/local_launcher.hpp"
 #include "runtime/runner.hpp"
 
@@ -92,32 +90,6 @@ std::string run_text(const ops::workflow::RunStatus& status, bool color) {
   return redact::scrub(out);
 }
 
-// Raises `flag` once `timeout` has passed, unless destroyed first.
-class Timer {
- public:
-  Timer(std::chrono::milliseconds timeout, std::atomic<bool>& flag) {
-    if (timeout.count() <= 0) return;
-    thread_ = std::thread([this, timeout, &flag] {
-      std::unique_lock lock(mu_);
-      if (!cv_.wait_for(lock, timeout, [&] { return done_; })) flag = true;
-    });
-  }
-  ~Timer() {
-    {
-      std::lock_guard lock(mu_);
-      done_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::thread thread_;
-};
-
 }  // namespace
 
 int cmd_workflow_list(Session& s) {
@@ -195,7 +167,7 @@ int cmd_workflow_run(Session& s, const WorkflowArgs& a) {
   auto store = s.store();
   if (!store) return report(store.error());
   std::atomic<bool> cancel{false};
-  Timer timer(workflow->timeout, cancel);
+  runtime::CancelTimer timer(workflow->timeout, cancel);
   runtime::LocalLauncher launcher(kinds, config, **store, real_clock(), s.dispatcher());
   ProgressLine progress;
   runtime::Runner runner(kinds, config, **store, real_clock(),

@@ -9,6 +9,7 @@
 #include "core/config/config.hpp"
 #include "core/json_text.hpp"
 #include "core/log.hpp"
+#include "core/retry.hpp"
 #include "core/strings.hpp"
 
 namespace dbops::runtime {
@@ -267,17 +268,9 @@ std::string new_run_id(std::chrono::system_clock::time_point now) {
 }
 
 bool transient(std::optional<ErrorCode> code) {
-  if (!code) return true;
-  switch (*code) {
-    case ErrorCode::kUnavailable:
-    case ErrorCode::kTimeout:
-    case ErrorCode::kIo:
-    case ErrorCode::kConflict:
-    case ErrorCode::kInternal:
-      return true;
-    default:
-      return false;
-  }
+  // core's transient codes, and a failure that is unexpected or unknown.
+  if (!code || *code == ErrorCode::kInternal) return true;
+  return is_transient(Error{.code = *code});
 }
 
 std::string_view child_state_name(ChildState state) {

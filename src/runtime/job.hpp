@@ -90,10 +90,11 @@ using ProgressSink = std::function<void(const Progress&)>;
 
 class JobContext;
 
-// Whether a failure is worth another attempt: the target or a tool was
-// unreachable, slow or failed on I/O. A failed check, a configuration or
-// usage error, damaged data or a missing feature fails the same way every
-// time. (No code: a failure without one, taken as transient.)
+// Whether a failure is worth another attempt: core's is_transient (the
+// target or a tool was unreachable, slow, failed on I/O, or a lock was
+// held), plus an unexpected failure (kInternal) or one without a code. A
+// failed check, a configuration or usage error, damaged data or a missing
+// feature fails the same way every time.
 bool transient(std::optional<ErrorCode> code);
 
 // A job started by another job (a workflow's task).

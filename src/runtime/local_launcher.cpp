@@ -1,79 +1,11 @@
 #include "runtime/local_launcher.hpp"
 
-#include <condition_variable>
-#include <mutex>
-#include <random>
-#include <thread>
-
+#include "core/retry.hpp"
+#include "runtime/cancel.hpp"
 #include "runtime/runner.hpp"
 #include "store/queue.hpp"
 
 namespace dbops::runtime {
-namespace {
-
-using SteadyClock = std::chrono::steady_clock;
-using namespace std::chrono_literals;
-
-double random01() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
-}
-
-// Raises `out` when `parent` is raised or `timeout` (if any) passes, until
-// the watcher is destroyed.
-class Watcher {
- public:
-  Watcher(const std::atomic<bool>& parent, std::chrono::milliseconds timeout,
-          std::atomic<bool>& out)
-      : thread_([this, &parent, timeout, &out] {
-          const auto deadline =
-              timeout.count() > 0 ? SteadyClock::now() + timeout : SteadyClock::time_point::max();
-          std::unique_lock lock(mu_);
-          while (!done_) {
-            if (parent.load()) {
-              out = true;
-              return;
-            }
-            if (SteadyClock::now() >= deadline) {
-              timed_out_ = true;
-              out = true;
-              return;
-            }
-            cv_.wait_for(lock, 50ms);
-          }
-        }) {}
-  ~Watcher() {
-    {
-      std::lock_guard lock(mu_);
-      done_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-  bool timed_out() {
-    std::lock_guard lock(mu_);
-    return timed_out_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  bool timed_out_ = false;
-  std::thread thread_;
-};
-
-// Sleeps `delay`, or less when `cancel` is raised; false when it was.
-bool wait_or_cancel(std::chrono::milliseconds delay, const std::atomic<bool>& cancel) {
-  const auto until = SteadyClock::now() + delay;
-  while (SteadyClock::now() < until) {
-    if (cancel.load()) return false;
-    std::this_thread::sleep_for(std::min<SteadyClock::duration>(50ms, until - SteadyClock::now()));
-  }
-  return !cancel.load();
-}
-
-}  // namespace
 
 LocalLauncher::LocalLauncher(JobKindRegistry& kinds, const config::Config& config,
                              store::Store& store, Clock& clock, notify::Dispatcher* dispatcher)
@@ -91,7 +23,7 @@ Result<ChildResult> LocalLauncher::run(const ChildJob& child, const std::atomic<
     Result<RunReport> report = fail(ErrorCode::kInternal, "not run");
     bool timed_out = false;
     {
-      Watcher watcher(cancel, child.timeout, stop);
+      CancelTimer watcher(child.timeout, stop, &cancel);
       Runner runner(kinds_, config_, store_, clock_,
                     RunnerOptions{.dispatcher = dispatcher_, .cancel = &stop, .launcher = this});
       report = runner.run(child.spec);
@@ -129,8 +61,9 @@ Result<ChildResult> LocalLauncher::run(const ChildJob& child, const std::atomic<
       }
     }
     if (attempt < max_attempts) {
-      const auto delay = store::retry_delay(store::RetryPolicy{}, attempt, random01());
-      if (!wait_or_cancel(delay, cancel)) {
+      const auto delay =
+          store::retry_delay(store::RetryPolicy{}, attempt, default_rng().uniform01());
+      if (!sleep_unless_cancelled(delay, cancel)) {
         result.state = ChildState::kCancelled;
         return result;
       }

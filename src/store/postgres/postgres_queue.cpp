@@ -30,12 +30,12 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <set>
 #include <span>
 #include <utility>
 
 #include "core/log.hpp"
+#include "core/retry.hpp"
 #include "engine/postgres/postgres_session.hpp"
 #include "store/postgres/pg_schema.hpp"
 #include "store/queue_rows.hpp"
@@ -314,11 +314,6 @@ Result<std::string> json_text(const nlohmann::json& value) {
   }
 }
 
-double random01() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
-}
-
 Status migrate(PostgresSession& s) {
   DBOPS_TRY(postgres::migrate(s, "dbops_schema_migrations", kMigrations, "job queue"));
   return ok();
@@ -566,7 +561,7 @@ ORDER BY i.ord)sql",
         next = JobState::kDead;
       } else {
         next = JobState::kRetrying;
-        delay_ms = retry_delay(retry_, attempt, random01()).count();
+        delay_ms = retry_delay(retry_, attempt, default_rng().uniform01()).count();
       }
       const Param params[] = {id,
                               token,
