@@ -167,13 +167,8 @@ class SqliteQueue final : public JobQueue {
   Status heartbeat(std::int64_t id, std::int64_t token, std::chrono::milliseconds lease) override {
     std::lock_guard lock(mu_);
     const std::int64_t now = now_ms();
-    const Param params[] = {now + lease.count(), now, id, token};
-    DBOPS_ASSIGN(auto r, session_->query("UPDATE jobs SET lease_expires_at_ms = ?, "
-                                         "updated_at_ms = ? WHERE id = ? AND lease_token = ? AND "
-                                         "state = 'running'",
-                                         params));
-    if (r.affected_rows != 1) return fail(lease_lost_error(id, token));
-    return ok();
+    return fenced(id, token, "lease_expires_at_ms = ?, updated_at_ms = ?",
+                  {now + lease.count(), now});
   }
 
   Status succeed(std::int64_t id, std::int64_t token, std::string_view result_json) override {
@@ -238,14 +233,10 @@ class SqliteQueue final : public JobQueue {
   Status release(std::int64_t id, std::int64_t token) override {
     std::lock_guard lock(mu_);
     const std::int64_t now = now_ms();
-    const Param params[] = {now, now, id, token};
-    DBOPS_ASSIGN(auto r, session_->query("UPDATE jobs SET state = 'available', attempt = attempt "
-                                         "- 1, run_at_ms = ?, lease_expires_at_ms = NULL, "
-                                         "updated_at_ms = ? WHERE id = ? AND lease_token = ? AND "
-                                         "state = 'running'",
-                                         params));
-    if (r.affected_rows != 1) return fail(lease_lost_error(id, token));
-    return ok();
+    return fenced(id, token,
+                  "state = 'available', attempt = attempt - 1, run_at_ms = ?, "
+                  "lease_expires_at_ms = NULL, updated_at_ms = ?",
+                  {now, now});
   }
 
   Result<JobState> cancel(std::int64_t id) override {
@@ -468,17 +459,27 @@ class SqliteQueue final : public JobQueue {
   }
 
  private:
+  // UPDATE jobs SET `set` (its parameters `params`) of a job the caller
+  // holds; kConflict when it does not hold it any more. With mu_ held.
+  Status fenced(std::int64_t id, std::int64_t token, std::string_view set,
+                std::vector<Param> params) {
+    params.emplace_back(id);
+    params.emplace_back(token);
+    DBOPS_ASSIGN(auto r,
+                 session_->query("UPDATE jobs SET " + std::string(set) +
+                                     " WHERE id = ? AND lease_token = ? AND state = 'running'",
+                                 params));
+    if (r.affected_rows != 1) return fail(lease_lost_error(id, token));
+    return ok();
+  }
+
   // succeed() with mu_ held.
   Status succeed_locked(std::int64_t id, std::int64_t token, std::string_view result_json) {
     const std::int64_t now = now_ms();
-    const Param params[] = {std::string(result_json), now, now, id, token};
-    DBOPS_ASSIGN(auto r, session_->query("UPDATE jobs SET state = 'succeeded', result_json = ?, "
-                                         "lease_expires_at_ms = NULL, updated_at_ms = ?, "
-                                         "finished_at_ms = ? WHERE id = ? AND lease_token = ? "
-                                         "AND state = 'running'",
-                                         params));
-    if (r.affected_rows != 1) return fail(lease_lost_error(id, token));
-    return ok();
+    return fenced(id, token,
+                  "state = 'succeeded', result_json = ?, lease_expires_at_ms = NULL, "
+                  "updated_at_ms = ?, finished_at_ms = ?",
+                  {std::string(result_json), now, now});
   }
 
   double random01() {
