@@ -180,23 +180,36 @@ BEGIN
   token_base := nextval('dbops_job_lease_tokens') * 16777216;
   -- 1: candidates in order, locked, skipping those other claims hold: first
   -- running jobs whose lease expired with attempts left (rare: their agent
-  -- died; they were claimed before anything due now), then due jobs. Each an
-  -- ordered index scan (dbops_jobs_leases, dbops_jobs_ready) that stops at
-  -- the limit. Exclusive jobs of a target with one running are left out
-  -- here already; of the others, one per target, and only with the target's
-  -- advisory lock, which a concurrent claim of the same target cannot also
-  -- hold.
+  -- died; they were claimed before anything due now), then due jobs (UNION
+  -- ALL reads its parts in turn). Each part an ordered index scan
+  -- (dbops_jobs_leases, dbops_jobs_ready) that stops at the limit. Exclusive
+  -- jobs of a target with one running are left out here already; of the
+  -- others, one per target, and only with the target's advisory lock, which
+  -- a concurrent claim of the same target cannot also hold.
   FOR c IN
-    SELECT j.id, j.target, j.exclusive FROM dbops_jobs j
-    WHERE j.state = 'running' AND j.lease_expires_at < now() AND j.attempt < j.max_attempts
-      AND (cardinality(p_kinds) = 0 OR j.kind = ANY (p_kinds))
-      AND NOT (j.kind = ANY (p_exclude))
-      AND (NOT j.exclusive OR j.target NOT IN (
-        SELECT r.target FROM dbops_jobs r
-        WHERE r.exclusive AND r.state = 'running' AND r.lease_expires_at >= now()))
-    ORDER BY j.lease_expires_at LIMIT p_max + p_slack
-    FOR UPDATE OF j SKIP LOCKED
+    WITH busy AS MATERIALIZED (
+      SELECT r.target FROM dbops_jobs r
+      WHERE r.exclusive AND r.state = 'running' AND r.lease_expires_at >= now()
+    ), expired AS (
+      SELECT j.id, j.target, j.exclusive FROM dbops_jobs j
+      WHERE j.state = 'running' AND j.lease_expires_at < now() AND j.attempt < j.max_attempts
+        AND (cardinality(p_kinds) = 0 OR j.kind = ANY (p_kinds))
+        AND NOT (j.kind = ANY (p_exclude))
+        AND (NOT j.exclusive OR j.target NOT IN (SELECT target FROM busy))
+      ORDER BY j.lease_expires_at LIMIT p_max + p_slack
+      FOR UPDATE OF j SKIP LOCKED
+    ), due AS (
+      SELECT j.id, j.target, j.exclusive FROM dbops_jobs j
+      WHERE j.state IN ('scheduled', 'available', 'retrying') AND j.run_at <= now()
+        AND (cardinality(p_kinds) = 0 OR j.kind = ANY (p_kinds))
+        AND NOT (j.kind = ANY (p_exclude))
+        AND (NOT j.exclusive OR j.target NOT IN (SELECT target FROM busy))
+      ORDER BY j.priority DESC, j.run_at, j.id LIMIT p_max + p_slack
+      FOR UPDATE OF j SKIP LOCKED
+    )
+    SELECT * FROM expired UNION ALL SELECT * FROM due
   LOOP
+    EXIT WHEN cardinality(picked) >= p_max + p_slack;
     IF c.exclusive THEN
       CONTINUE WHEN c.target = ANY (taken);
       CONTINUE WHEN NOT pg_try_advisory_xact_lock(hashtext('dbops_jobs:' || c.target));
@@ -205,30 +218,11 @@ BEGIN
     END IF;
     picked := picked || c.id;
   END LOOP;
-  IF cardinality(picked) < p_max THEN
-    FOR c IN
-      SELECT j.id, j.target, j.exclusive FROM dbops_jobs j
-      WHERE j.state IN ('scheduled', 'available', 'retrying') AND j.run_at <= now()
-        AND (cardinality(p_kinds) = 0 OR j.kind = ANY (p_kinds))
-        AND NOT (j.kind = ANY (p_exclude))
-        AND (NOT j.exclusive OR j.target NOT IN (
-          SELECT r.target FROM dbops_jobs r
-          WHERE r.exclusive AND r.state = 'running' AND r.lease_expires_at >= now()))
-      ORDER BY j.priority DESC, j.run_at, j.id LIMIT p_max + p_slack - cardinality(picked)
-      FOR UPDATE OF j SKIP LOCKED
-    LOOP
-      IF c.exclusive THEN
-        CONTINUE WHEN c.target = ANY (taken);
-        CONTINUE WHEN NOT pg_try_advisory_xact_lock(hashtext('dbops_jobs:' || c.target));
-        taken := taken || c.target;
-        exclusive_picked := true;
-      END IF;
-      picked := picked || c.id;
-    END LOOP;
-  END IF;
   IF cardinality(picked) = 0 THEN
     RETURN;
   END IF;
+  -- 2: without an exclusive job, the picked ones (up to p_max) become
+  -- running; the join of the re-check below costs a claim a tenth more.
   IF NOT exclusive_picked THEN
     RETURN QUERY
     UPDATE dbops_jobs j SET state = 'running', attempt = j.attempt + 1, lease_owner = p_owner,
@@ -238,8 +232,8 @@ BEGIN
     RETURNING j.*;
     RETURN;
   END IF;
-  -- 2: a new statement, so a new snapshot, taken after the advisory locks
-  -- were granted (a lock's previous holder committed its claim before
+  -- With one, a new statement, so a new snapshot, taken after the advisory
+  -- locks were granted (a lock's previous holder committed its claim before
   -- releasing it): an exclusive job is claimed only if no other exclusive
   -- job of its target runs under a live lease now.
   RETURN QUERY
