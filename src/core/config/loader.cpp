@@ -798,14 +798,6 @@ bool read_time_zone(Ctx& ctx, ObjectReader& r, std::string& zone_out) {
   return false;
 }
 
-// A cron expression under `key`, checked in `zone`.
-void check_cron(Ctx& ctx, ObjectReader& r, std::string_view key, const std::string& expr,
-                const std::string& zone) {
-  if (auto checked = cron::Schedule::parse(expr, zone); !checked) {
-    ctx.problem(r.key_location(key), r.path_of(key), message_with_hint(checked.error()));
-  }
-}
-
 // A `kind` key: a job kind's name (the registry checks it later).
 std::string read_kind(Ctx& ctx, ObjectReader& r) {
   auto kind = r.text("kind");
@@ -849,6 +841,25 @@ std::chrono::milliseconds read_positive_timeout(Ctx& ctx, ObjectReader& r) {
   return *v;
 }
 
+// When something fires: a time zone, a cron expression under `cron_key`
+// (checked in that zone) unless it is "manual" and `manual` is allowed, and
+// a catch_up policy.
+void read_firing(Ctx& ctx, ObjectReader& r, std::string_view cron_key, bool allow_manual,
+                 std::string& cron, std::string& zone, CatchUp& catch_up) {
+  // The time zone first, so that the expression is checked in it.
+  const bool zone_ok = read_time_zone(ctx, r, zone);
+  if (auto expr = r.text(cron_key)) {
+    cron = std::string(trim(*expr));
+    if (!(allow_manual && cron == "manual")) {
+      if (auto checked = cron::Schedule::parse(cron, zone_ok ? zone : "UTC"); !checked) {
+        ctx.problem(r.key_location(cron_key), r.path_of(cron_key),
+                    message_with_hint(checked.error()));
+      }
+    }
+  }
+  if (auto v = r.text("catch_up")) catch_up = *v == "once" ? CatchUp::kOnce : CatchUp::kSkip;
+}
+
 void read_schedule(Ctx& ctx, const YAML::Node& node, std::size_t index, Config& config,
                    std::map<std::string, int>& names) {
   const std::string display = "schedules[" + std::to_string(index) + "]";
@@ -856,16 +867,10 @@ void read_schedule(Ctx& ctx, const YAML::Node& node, std::size_t index, Config& 
   Schedule s;
   s.location = r.location();
   if (auto name = read_unique_name(ctx, r, "schedule", names)) s.name = *name;
-  // The time zone first, so that the expression is checked in it.
-  const bool zone_ok = read_time_zone(ctx, r, s.time_zone);
-  if (auto expr = r.text("cron")) {
-    s.cron = *expr;
-    check_cron(ctx, r, "cron", *expr, zone_ok ? s.time_zone : "UTC");
-  }
+  read_firing(ctx, r, "cron", /*allow_manual=*/false, s.cron, s.time_zone, s.catch_up);
   s.kind = read_kind(ctx, r);
   s.target = read_target_ref(ctx, r, config);
   s.params_json = read_params(ctx, r, "params");
-  if (auto v = r.text("catch_up")) s.catch_up = *v == "once" ? CatchUp::kOnce : CatchUp::kSkip;
   if (auto v = r.integer("priority", -1000, 1000)) s.priority = static_cast<int>(*v);
   if (auto v = r.integer("max_attempts", 1, 100)) s.max_attempts = static_cast<int>(*v);
   s.timeout = read_positive_timeout(ctx, r);
@@ -972,12 +977,7 @@ void read_workflow(Ctx& ctx, const YAML::Node& node, std::size_t index, Config& 
   Workflow w;
   w.location = r.location();
   if (auto name = read_unique_name(ctx, r, "workflow", names)) w.name = *name;
-  const bool zone_ok = read_time_zone(ctx, r, w.time_zone);
-  if (auto trigger = r.text("trigger")) {
-    w.trigger = trim(*trigger);
-    if (!w.manual()) check_cron(ctx, r, "trigger", w.trigger, zone_ok ? w.time_zone : "UTC");
-  }
-  if (auto v = r.text("catch_up")) w.catch_up = *v == "once" ? CatchUp::kOnce : CatchUp::kSkip;
+  read_firing(ctx, r, "trigger", /*allow_manual=*/true, w.trigger, w.time_zone, w.catch_up);
   w.timeout = read_positive_timeout(ctx, r);
   if (auto v = r.integer("max_attempts", 1, 100)) w.max_attempts = static_cast<int>(*v);
   if (auto v = r.boolean("enabled")) w.enabled = *v;
