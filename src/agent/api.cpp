@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <charconv>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "core/log.hpp"
@@ -162,6 +163,9 @@ Result<std::string> parse_run_request(const std::string& body) {
   return key;
 }
 
+// How many of the newest workflow runs are read to find each workflow's.
+constexpr std::size_t kWorkflowRunsRead = 1'000;
+
 json run_summary_json(const store::RunRecord& run) {
   return json{{"run_id", run.run_id},
               {"state", std::string(store::run_state_name(run.state))},
@@ -169,8 +173,6 @@ json run_summary_json(const store::RunRecord& run) {
               {"finished_at", run.finished_at ? json(format_utc(*run.finished_at)) : json()},
               {"summary", run.summary}};
 }
-
-}  // namespace
 
 json workflow_json(const config::Workflow& w) {
   json tasks = json::array();
@@ -191,28 +193,38 @@ json workflow_json(const config::Workflow& w) {
               {"tasks", std::move(tasks)}};
 }
 
+}  // namespace
+
 json workflow_run_json(const ops::workflow::RunStatus& status) {
   json j = run_summary_json(status.run);
   j["workflow"] = status.workflow;
   j["run_key"] = ops::workflow::run_key(status.run);
   if (!status.run.error.empty()) j["error"] = status.run.error;
   j["tasks"] = json::array();
-  for (const auto& t : status.tasks) {
-    json task = {{"name", t.name},       {"kind", t.kind},
-                 {"target", t.target},   {"depends_on", t.depends_on},
-                 {"state", t.state},     {"attempts", t.attempts},
-                 {"run_id", t.run_id},   {"job_id", t.job_id},
-                 {"summary", t.summary}, {"error", t.error}};
-    j["tasks"].push_back(std::move(task));
-  }
+  for (const auto& t : status.tasks) j["tasks"].push_back(ops::workflow::task_json(t));
   return j;
+}
+
+Result<json> workflows_json(store::Store& store, const config::Config& config) {
+  // One read of the newest workflow runs, for every workflow.
+  DBOPS_ASSIGN(auto runs, workflow_runs(store, "", kWorkflowRunsRead));
+  std::map<std::string, const store::RunRecord*, std::less<>> latest;
+  for (const auto& run : runs) latest.emplace(ops::workflow::workflow_of(run), &run);
+  json out = json::array();
+  for (const auto& w : config.workflows) {
+    json j = workflow_json(w);
+    const auto it = latest.find(w.name);
+    j["last_run"] = it == latest.end() ? json() : run_summary_json(*it->second);
+    out.push_back(std::move(j));
+  }
+  return out;
 }
 
 Result<std::vector<store::RunRecord>> workflow_runs(store::Store& store, std::string_view name,
                                                     std::size_t limit) {
   // Workflow runs are few beside other runs; a bounded scan of the newest.
   DBOPS_ASSIGN(auto runs, store.list_runs(store::RunQuery{.kind = std::string(ops::workflow::kKind),
-                                                          .limit = 1'000}));
+                                                          .limit = kWorkflowRunsRead}));
   std::vector<store::RunRecord> out;
   for (auto& run : runs) {
     if (out.size() >= limit) break;
@@ -377,15 +389,9 @@ void register_api(httplib::Server& server, store::JobQueue& queue, store::Store&
 
   server.Get("/api/v1/workflows",
              [&store, &config](const httplib::Request&, httplib::Response& res) {
-               json out = json::array();
-               for (const auto& w : config.workflows) {
-                 json j = workflow_json(w);
-                 auto runs = workflow_runs(store, w.name, 1);
-                 if (!runs) return send_error(res, runs.error());
-                 j["last_run"] = runs->empty() ? json() : run_summary_json(runs->front());
-                 out.push_back(std::move(j));
-               }
-               send(res, 200, out);
+               auto workflows = workflows_json(store, config);
+               if (!workflows) return send_error(res, workflows.error());
+               send(res, 200, *workflows);
              });
 
   server.Get(R"(/api/v1/workflows/([^/]+)/runs)",

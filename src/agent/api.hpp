@@ -57,9 +57,11 @@ nlohmann::ordered_json queued_job_json(const store::QueuedJob& job);
 // A member as the API and `dbops agent members` show it; `self` marks the
 // answering agent.
 nlohmann::ordered_json member_json(const store::Member& member, std::string_view self = {});
-// A configured workflow (its trigger and tasks), shared by the API and
+// The config's workflows (trigger, tasks), each with its latest run
+// ("last_run": run_id, state, started_at, finished_at, summary; null when it
+// never ran), from one read of the store: GET /api/v1/workflows and
 // `dbops workflow list`.
-nlohmann::ordered_json workflow_json(const config::Workflow& workflow);
+Result<nlohmann::ordered_json> workflows_json(store::Store& store, const config::Config& config);
 // A workflow run with its tasks, shared by the API and `dbops workflow show`.
 nlohmann::ordered_json workflow_run_json(const ops::workflow::RunStatus& status);
 // The latest runs of workflow `name` (every workflow when empty), newest

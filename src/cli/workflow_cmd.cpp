@@ -97,32 +97,25 @@ int cmd_workflow_list(Session& s) {
   if (!cfg) return report(cfg.error());
   auto store = s.store();
   if (!store) return report(store.error());
-  json all = json::array();
+  auto all = agent::workflows_json(**store, **cfg);
+  if (!all) return report(all.error());
   Table t{.headers = {"WORKFLOW", "TRIGGER", "TASKS", "LAST RUN", "STATE", "STARTED", "SUMMARY"}};
-  for (const auto& w : (*cfg)->workflows) {
-    auto runs = agent::workflow_runs(**store, w.name, 1);
-    if (!runs) return report(runs.error());
-    json j = agent::workflow_json(w);
-    std::vector<std::string> row = {w.name, w.manual() ? "manual" : w.trigger + " " + w.time_zone,
-                                    std::to_string(w.tasks.size())};
-    if (runs->empty()) {
-      j["last_run"] = nullptr;
-      row.insert(row.end(), {"-", "-", "-", "-"});
-    } else {
-      const auto& r = runs->front();
-      j["last_run"] = {{"run_id", r.run_id},
-                       {"state", std::string(store::run_state_name(r.state))},
-                       {"started_at", format_utc(r.started_at)},
-                       {"summary", r.summary}};
-      row.insert(row.end(), {r.run_id, std::string(store::run_state_name(r.state)),
-                             format_utc(r.started_at), r.summary});
+  for (const auto& w : *all) {
+    std::string trigger = w.value("trigger", "");
+    if (trigger != "manual") {
+      trigger += " " + w.value("time_zone", "");
+      if (!w.value("enabled", true)) trigger += " (disabled)";
     }
-    if (!w.enabled && !w.manual()) row[1] += " (disabled)";
-    all.push_back(std::move(j));
+    std::vector<std::string> row = {w.value("name", ""), trigger,
+                                    std::to_string(w.at("tasks").size())};
+    const json& last = w.at("last_run");
+    for (const char* key : {"run_id", "state", "started_at", "summary"}) {
+      row.push_back(last.is_null() ? "-" : last.value(key, ""));
+    }
     t.rows.push_back(std::move(row));
   }
   if (s.format() == OutputFormat::kJson) {
-    print(json_text(all, 2) + "\n");
+    print(json_text(*all, 2) + "\n");
   } else if ((*cfg)->workflows.empty()) {
     print("no workflows are configured (`workflows:` in " + (*cfg)->file.string() + ")\n");
   } else {

@@ -20,17 +20,6 @@ bool ended_badly(std::string_view state) {
   return state == "failed" || state == "check_failed" || state == "cancelled" || state == "skipped";
 }
 
-json task_json(const TaskStatus& t) {
-  json j = {{"name", t.name},     {"kind", t.kind},
-            {"target", t.target}, {"depends_on", t.depends_on},
-            {"state", t.state},   {"attempts", t.attempts}};
-  if (!t.run_id.empty()) j["run_id"] = t.run_id;
-  if (t.job_id != 0) j["job_id"] = t.job_id;
-  if (!t.summary.empty()) j["summary"] = t.summary;
-  if (!t.error.empty()) j["error"] = t.error;
-  return j;
-}
-
 TaskStatus task_from_json(const nlohmann::json& j) {
   TaskStatus t;
   t.name = j.value("name", "");
@@ -330,6 +319,14 @@ std::string run_key(const store::RunRecord& run) {
 
 std::string task_key(std::string_view run_key, std::string_view task) {
   return "task:" + std::string(run_key) + "/" + std::string(task);
+}
+
+json task_json(const TaskStatus& t) {
+  return json{{"name", t.name},       {"kind", t.kind},
+              {"target", t.target},   {"depends_on", t.depends_on},
+              {"state", t.state},     {"attempts", t.attempts},
+              {"run_id", t.run_id},   {"job_id", t.job_id},
+              {"summary", t.summary}, {"error", t.error}};
 }
 
 std::string workflow_of(const store::RunRecord& run) {

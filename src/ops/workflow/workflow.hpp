@@ -19,6 +19,7 @@
 // that are running are waited for.
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -78,6 +79,10 @@ struct RunStatus {
 // config's workflow and the runs of its tasks in the store.
 Result<RunStatus> run_status(store::Store& store, const config::Config& config,
                              const store::RunRecord& run);
+
+// The one JSON form of a task's status: in a run's result, in the API and in
+// `dbops workflow show`.
+nlohmann::ordered_json task_json(const TaskStatus& task);
 
 // The workflow a run ran (its `workflow` parameter); empty when the run is
 // not a workflow run.
