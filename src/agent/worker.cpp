@@ -39,6 +39,11 @@ Worker::Worker(store::JobQueue& queue, runtime::JobKindRegistry& kinds,
       options_(std::move(options)),
       poll_(options_.poll) {
   if (options_.concurrency == 0) options_.concurrency = 1;
+  // Only the kinds this agent knows: during an upgrade, jobs of kinds a
+  // newer release added are left to the agents that know them.
+  for (const auto* k : kinds_.all()) {
+    (k->waits_on_children() ? waiting_kinds_ : other_kinds_).emplace_back(k->name());
+  }
 }
 
 void Worker::set_poll(std::chrono::milliseconds poll) {
@@ -155,13 +160,6 @@ void Worker::record_dead(const store::QueuedJob& job, const std::string& run_id,
 Result<std::size_t> Worker::poll_once() {
   collect_finished();
   reap();
-  // Only the kinds this agent knows: during an upgrade, jobs of kinds a
-  // newer release added are left to the agents that know them.
-  std::vector<std::string> waiting_kinds;
-  std::vector<std::string> other_kinds;
-  for (const auto* k : kinds_.all()) {
-    (k->waits_on_children() ? waiting_kinds : other_kinds).emplace_back(k->name());
-  }
   std::size_t room = 0;
   std::size_t waiting_room = 0;
   {
@@ -177,9 +175,11 @@ Result<std::size_t> Worker::poll_once() {
   // (those jobs would sit under this agent's lease with nothing running).
   std::vector<store::QueuedJob> jobs;
   std::optional<Error> error;
-  if (room > 0 && !other_kinds.empty()) {
-    auto claimed = queue_.claim(
-        {.owner = options_.owner, .max_jobs = room, .lease = options_.lease, .kinds = other_kinds});
+  if (room > 0 && !other_kinds_.empty()) {
+    auto claimed = queue_.claim({.owner = options_.owner,
+                                 .max_jobs = room,
+                                 .lease = options_.lease,
+                                 .kinds = other_kinds_});
     if (claimed) {
       jobs = std::move(*claimed);
     } else {
@@ -187,11 +187,11 @@ Result<std::size_t> Worker::poll_once() {
     }
   }
   const std::size_t others = jobs.size();
-  if (waiting_room > 0 && !waiting_kinds.empty()) {
+  if (waiting_room > 0 && !waiting_kinds_.empty()) {
     auto claimed = queue_.claim({.owner = options_.owner,
                                  .max_jobs = waiting_room,
                                  .lease = options_.lease,
-                                 .kinds = waiting_kinds});
+                                 .kinds = waiting_kinds_});
     if (claimed) {
       for (auto& job : *claimed) jobs.push_back(std::move(job));
     } else if (!error) {

@@ -32,6 +32,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/clock.hpp"
 #include "core/config/config.hpp"
@@ -113,6 +114,10 @@ class Worker {
   Clock& clock_;
   notify::Dispatcher* dispatcher_;
   WorkerOptions options_;
+  // The kinds it claims: those that wait on children (a pool of their own)
+  // and the others; from the registry, once.
+  std::vector<std::string> waiting_kinds_;
+  std::vector<std::string> other_kinds_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
