@@ -46,11 +46,6 @@ Worker::Worker(store::JobQueue& queue, runtime::JobKindRegistry& kinds,
   }
 }
 
-void Worker::set_poll(std::chrono::milliseconds poll) {
-  std::lock_guard lock(mu_);
-  poll_ = poll;
-}
-
 Worker::~Worker() {
   stop();
 }
@@ -60,6 +55,52 @@ void Worker::start() {
   if (loop_.joinable()) return;
   stopping_ = false;
   loop_ = std::thread([this] { loop(); });
+  if (options_.listen) listener_ = std::thread([this] { listen_loop(); });
+}
+
+void Worker::listen_loop() {
+  std::unique_ptr<store::JobNotifications> notifications;
+  std::string last_error;
+  const auto set_poll = [this](std::chrono::milliseconds poll) {
+    std::lock_guard lock(mu_);
+    poll_ = poll;
+  };
+  while (true) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+    }
+    if (!notifications) {
+      auto opened = store::listen_for_jobs(*options_.listen);
+      if (opened) {
+        notifications = std::move(*opened);
+        last_error.clear();
+        log::info("listening for new jobs");
+        // Notifications bring new jobs; polling, no faster than once a
+        // second, finds those that come due later.
+        set_poll(std::max(options_.poll, std::chrono::milliseconds(1000)));
+        wake();  // whatever was enqueued while not listening
+      } else if (opened.error().message != last_error) {
+        last_error = opened.error().message;
+        log::warn("cannot listen for new jobs; polling only",
+                  {{"error", opened.error().to_string()}});
+      }
+    }
+    if (notifications) {
+      auto woke = notifications->wait(std::chrono::milliseconds(500));
+      if (woke && *woke) {
+        wake();
+      } else if (!woke) {
+        log::warn("listening for new jobs stopped; listening again",
+                  {{"error", woke.error().to_string()}});
+        notifications.reset();
+        set_poll(options_.poll);
+      }
+      continue;
+    }
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, options_.poll * 5, [&] { return stopping_; });
+  }
 }
 
 void Worker::wake() {
@@ -374,6 +415,7 @@ void Worker::stop() {
   }
   cv_.notify_all();
   if (loop_.joinable()) loop_.join();
+  if (listener_.joinable()) listener_.join();
   if (!wait_idle(options_.shutdown_grace)) {
     std::lock_guard lock(mu_);
     for (auto& r : running_) {

@@ -30,6 +30,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -60,6 +61,10 @@ struct WorkerOptions {
   // beside `concurrency`, up to this many, so that they never hold the slots
   // their own tasks need.
   std::size_t waiting_jobs = 16;
+  // The store whose notifications (store::listen_for_jobs: state_listen) wake
+  // the worker as soon as jobs are enqueued; while they do, polling goes on
+  // no faster than once a second. nullopt: polling only.
+  std::optional<config::StateConfig> listen;
 };
 
 struct WorkerStats {
@@ -84,9 +89,6 @@ class Worker {
   void stop();
   // Look for due jobs now.
   void wake();
-  // How often an idle worker looks for due jobs from now on (the agent
-  // relaxes it to at least a second while notifications wake it).
-  void set_poll(std::chrono::milliseconds poll);
 
   // One claim round without the loop (tests): reaps expired leases, claims
   // what fits and starts the jobs; returns how many were claimed.
@@ -100,6 +102,9 @@ class Worker {
  private:
   struct Running;
   void loop();
+  // Listens for notifications (WorkerOptions::listen) until stop(),
+  // connecting again when the connection breaks.
+  void listen_loop();
   void run_job(Running& job);
   void reap();
   // A `job.dead` event in the store and to the notifiers.
@@ -125,8 +130,9 @@ class Worker {
   WorkerStats stats_;
   bool stopping_ = false;
   bool woken_ = false;
-  std::chrono::milliseconds poll_;  // guarded by mu_
+  std::chrono::milliseconds poll_;  // guarded by mu_; relaxed while listening
   std::thread loop_;
+  std::thread listener_;
 };
 
 }  // namespace dbops::agent

@@ -6,7 +6,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -25,7 +24,6 @@
 #include "ops/backup/backup.hpp"
 #include "ops/workflow/workflow.hpp"
 #include "runtime/runner.hpp"
-#include "store/queue.hpp"
 
 namespace dbops::cli {
 namespace {
@@ -122,7 +120,12 @@ int cmd_agent(Session& s, const AgentArgs& args) {
                            .concurrency = static_cast<std::size_t>(config.agent.workers),
                            .lease = config.agent.lease,
                            .poll = config.agent.poll_interval,
-                           .shutdown_grace = config.agent.shutdown_grace});
+                           .shutdown_grace = config.agent.shutdown_grace,
+                           // New jobs wake it at once where a direct connection
+                           // to a PostgreSQL store is configured (state_listen).
+                           .listen = config.state.listen_dsn.empty()
+                                         ? std::nullopt
+                                         : std::optional<config::StateConfig>(config.state)});
   agent::register_api(server, **queue, **store, kinds, config,
                       agent::ApiOptions{.token = config.agent.token,
                                         .member_id = worker_id,
@@ -192,53 +195,6 @@ int cmd_agent(Session& s, const AgentArgs& args) {
       shutdown.cv.wait_for(lock, config.agent.lease / 3, [&] { return shutdown.requested; });
     }
   });
-
-  // New jobs wake the worker at once where a direct connection to a
-  // PostgreSQL store is configured for LISTEN (state_listen); polling goes
-  // on beside it.
-  std::thread listener;
-  if (!config.state.listen_dsn.empty()) {
-    listener = std::thread([&] {
-      std::unique_ptr<store::JobNotifications> notifications;
-      std::string last_error;
-      std::unique_lock lock(shutdown.mu);
-      while (!shutdown.requested) {
-        lock.unlock();
-        if (!notifications) {
-          auto opened = store::listen_for_jobs(config.state);
-          if (opened) {
-            notifications = std::move(*opened);
-            last_error.clear();
-            log::info("listening for new jobs");
-            // Notifications bring new jobs; polling, no faster than once a
-            // second, finds those that come due later.
-            worker.set_poll(std::max(config.agent.poll_interval, std::chrono::milliseconds(1000)));
-            worker.wake();  // whatever was enqueued while not listening
-          } else if (opened.error().message != last_error) {
-            last_error = opened.error().message;
-            log::warn("cannot listen for new jobs; polling only",
-                      {{"error", opened.error().to_string()}});
-          }
-        }
-        if (notifications) {
-          auto woke = notifications->wait(std::chrono::milliseconds(500));
-          if (woke && *woke) {
-            worker.wake();
-          } else if (!woke) {
-            log::warn("listening for new jobs stopped; listening again",
-                      {{"error", woke.error().to_string()}});
-            notifications.reset();
-            worker.set_poll(config.agent.poll_interval);
-          }
-        }
-        lock.lock();
-        if (!notifications) {
-          shutdown.cv.wait_for(lock, config.agent.poll_interval * 5,
-                               [&] { return shutdown.requested; });
-        }
-      }
-    });
-  }
 
   // Probe rounds until asked to stop.
   while (true) {
@@ -314,7 +270,6 @@ int cmd_agent(Session& s, const AgentArgs& args) {
   // Clean shutdown: stop serving, join the threads.
   log::info("agent stopping", {{"signal", shutdown.signal}});
   membership.join();
-  if (listener.joinable()) listener.join();
   scheduler.stop();
   worker.stop();
   // Gone from the members, and the leader lease (if held) free at once.
