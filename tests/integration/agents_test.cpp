@@ -134,6 +134,21 @@ class Agents : public ::testing::TestWithParam<Route> {
     return out;
   }
 
+  // How many times each job's effect ran: the rows of the effects table, by
+  // job number.
+  std::map<int, int> executions_per_job() {
+    const std::string rows =
+        must(psql(shared_postgres(), "SELECT job, count(*) FROM effects GROUP BY job", 30s,
+                  "agents_effects"));
+    std::map<int, int> out;
+    for (const auto& line : split(rows, '\n')) {
+      const auto bar = line.find('|');
+      if (bar != std::string::npos)
+        out[std::stoi(line.substr(0, bar))] = std::stoi(line.substr(bar + 1));
+    }
+    return out;
+  }
+
   // Waits until at least `n` jobs succeeded (or `limit` passes).
   bool wait_succeeded(store::JobQueue& q, std::int64_t n, std::chrono::seconds limit) {
     const auto end = std::chrono::steady_clock::now() + limit;
@@ -219,15 +234,7 @@ TEST_P(Agents, ThreeAgentsRunEveryJobThroughKillsAndAFreeze) {
   EXPECT_EQ(final_counts.at(store::JobState::kSucceeded), kJobs);
 
   // Executions per job.
-  const std::string rows =
-      must(psql(shared_postgres(), "SELECT job, count(*) FROM effects GROUP BY job ORDER BY job",
-                30s, "agents_effects"));
-  std::map<int, int> executions;
-  for (const auto& line : split(rows, '\n')) {
-    const auto bar = line.find('|');
-    if (bar == std::string::npos) continue;
-    executions[std::stoi(line.substr(0, bar))] = std::stoi(line.substr(bar + 1));
-  }
+  const auto executions = executions_per_job();
   EXPECT_EQ(executions.size(), static_cast<std::size_t>(kJobs));
   std::map<int, int> attempts;
   auto jobs = queue.list({.limit = static_cast<std::size_t>(kJobs) + 10});
@@ -610,19 +617,10 @@ TEST_P(Agents, AWorkflowRunOutlivesItsAgent) {
   ASSERT_TRUE(run) << read_file(dir_.path() / "w2.log");
   EXPECT_EQ(run->state, store::JobState::kSucceeded) << run->last_error;
   EXPECT_EQ(run->attempt, 2);  // the killed attempt, then the one that finished
-  const std::string rows =
-      must(psql(shared_postgres(), "SELECT job, count(*) FROM effects GROUP BY job ORDER BY job",
-                30s, "agents_effects"));
-  std::map<int, int> executions;
-  for (const auto& line : split(rows, '\n')) {
-    const auto bar = line.find('|');
-    if (bar != std::string::npos) {
-      executions[std::stoi(line.substr(0, bar))] = std::stoi(line.substr(bar + 1));
-    }
-  }
-  EXPECT_EQ(executions[1], 1) << rows;  // succeeded before the kill: not run again
-  EXPECT_GE(executions[2], 1) << rows;  // again only if the killed agent was running it
-  EXPECT_EQ(executions[3], 1) << rows;
+  auto executions = executions_per_job();
+  EXPECT_EQ(executions[1], 1);  // succeeded before the kill: not run again
+  EXPECT_GE(executions[2], 1);  // again only if the killed agent was running it
+  EXPECT_EQ(executions[3], 1);
 
   // `dbops workflow show` by the job's id: every task succeeded.
   const auto shown = run_dbops({"--config", (dir_.path() / "dbops.yaml").string(), "--output",

@@ -16,6 +16,16 @@ std::string state_text(const StateConfig& state) {
   return state.is_postgres() ? redact::dsn(state.postgres_dsn.reveal()) : state.sqlite_path;
 }
 
+// A job's kind, target (when it has one) and params (when there are any),
+// as schedules and workflow tasks declare them.
+void put_job(nlohmann::ordered_json& j, const std::string& kind, const std::string& target,
+             const std::string& params_json) {
+  j["kind"] = kind;
+  if (!target.empty()) j["target"] = target;
+  const auto params = nlohmann::ordered_json::parse(params_json, nullptr, false);
+  if (params.is_object() && !params.empty()) j["params"] = params;
+}
+
 nlohmann::ordered_json retention_json(const RetentionPolicy& r) {
   nlohmann::ordered_json j = nlohmann::ordered_json::object();
   if (r.keep_last) j["keep_last"] = r.keep_last;
@@ -122,10 +132,7 @@ nlohmann::ordered_json config_json(const Config& c) {
     sj["name"] = sc.name;
     sj["cron"] = sc.cron;
     sj["time_zone"] = sc.time_zone;
-    sj["kind"] = sc.kind;
-    if (!sc.target.empty()) sj["target"] = sc.target;
-    const auto params = nlohmann::ordered_json::parse(sc.params_json, nullptr, false);
-    if (params.is_object() && !params.empty()) sj["params"] = params;
+    put_job(sj, sc.kind, sc.target, sc.params_json);
     sj["catch_up"] = std::string(catch_up_name(sc.catch_up));
     sj["priority"] = sc.priority;
     sj["max_attempts"] = sc.max_attempts;
@@ -149,10 +156,7 @@ nlohmann::ordered_json config_json(const Config& c) {
     for (const auto& t : w.tasks) {
       nlohmann::ordered_json tj;
       tj["name"] = t.name;
-      tj["kind"] = t.kind;
-      if (!t.target.empty()) tj["target"] = t.target;
-      const auto params = nlohmann::ordered_json::parse(t.params_json, nullptr, false);
-      if (params.is_object() && !params.empty()) tj["params"] = params;
+      put_job(tj, t.kind, t.target, t.params_json);
       if (!t.depends_on.empty()) tj["depends_on"] = t.depends_on;
       if (t.retries > 0) tj["retries"] = t.retries;
       if (t.timeout.count() > 0) tj["timeout"] = format_duration(t.timeout);
