@@ -68,7 +68,8 @@ std::string tasks_table(const ops::workflow::RunStatus& status, bool color) {
     for (const auto& d : task.depends_on) depends += (depends.empty() ? "" : ",") + d;
     std::string summary = task.error.empty() ? task.summary : task.error;
     if (summary.size() > 100) summary = summary.substr(0, 97) + "...";
-    t.rows.push_back({task.name, task.kind, or_dash(task.target), or_dash(depends), task.state,
+    t.rows.push_back({task.name, task.kind, or_dash(task.target), or_dash(depends),
+                      std::string(ops::workflow::task_state_name(task.state)),
                       task.attempts > 0 ? std::to_string(task.attempts) : "-", or_dash(task.run_id),
                       summary});
   }
@@ -191,7 +192,7 @@ int cmd_workflow_run(Session& s, const WorkflowArgs& a) {
   // runtime failure (3); one whose check failed, a gate (1).
   int exit_code = run_exit_code(reported->run);
   for (const auto& task : status->tasks) {
-    if (task.state == "failed") exit_code = std::max(exit_code, 3);
+    if (task.state == ops::workflow::TaskState::kFailed) exit_code = std::max(exit_code, 3);
   }
   return exit_code;
 }

@@ -273,20 +273,6 @@ bool transient(std::optional<ErrorCode> code) {
   return is_transient(Error{.code = *code});
 }
 
-std::string_view child_state_name(ChildState state) {
-  switch (state) {
-    case ChildState::kSucceeded:
-      return "succeeded";
-    case ChildState::kFailed:
-      return "failed";
-    case ChildState::kCheckFailed:
-      return "check_failed";
-    case ChildState::kCancelled:
-      return "cancelled";
-  }
-  return "failed";
-}
-
 std::optional<std::string> check_job(const JobKindRegistry& kinds, const config::Config& config,
                                      std::string_view kind_name, std::string_view target,
                                      std::string_view params_json) {

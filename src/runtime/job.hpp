@@ -107,7 +107,6 @@ struct ChildJob {
 };
 
 enum class ChildState { kSucceeded, kFailed, kCheckFailed, kCancelled };
-std::string_view child_state_name(ChildState state);
 
 struct ChildResult {
   ChildState state = ChildState::kFailed;

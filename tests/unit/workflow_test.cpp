@@ -124,7 +124,7 @@ class WorkflowTest : public ::testing::Test {
     EXPECT_TRUE(status) << status.error().to_string();
     std::map<std::string, std::string> out;
     if (status) {
-      for (const auto& t : status->tasks) out[t.name] = t.state;
+      for (const auto& t : status->tasks) out[t.name] = task_state_name(t.state);
     }
     return out;
   }
@@ -200,10 +200,10 @@ TEST_F(WorkflowTest, TransientFailuresAreRetriedUpToTheTasksRetries) {
   ASSERT_TRUE(status);
   for (const auto& t : status->tasks) {
     if (t.name == "a") {
-      EXPECT_EQ(t.state, "succeeded");
+      EXPECT_EQ(t.state, TaskState::kSucceeded);
       EXPECT_EQ(t.attempts, 2);
     } else {
-      EXPECT_EQ(t.state, "failed");
+      EXPECT_EQ(t.state, TaskState::kFailed);
       EXPECT_EQ(t.attempts, 2);
       EXPECT_NE(t.error.find("server went away"), std::string::npos) << t.error;
     }

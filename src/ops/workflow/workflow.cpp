@@ -16,8 +16,38 @@ namespace {
 using json = nlohmann::ordered_json;
 using namespace std::chrono_literals;
 
-bool ended_badly(std::string_view state) {
-  return state == "failed" || state == "check_failed" || state == "cancelled" || state == "skipped";
+// Ended without success: its dependents are skipped.
+bool ended_badly(TaskState state) {
+  return state != TaskState::kPending && state != TaskState::kRunning &&
+         state != TaskState::kSucceeded;
+}
+
+TaskState task_state_of(runtime::ChildState state) {
+  switch (state) {
+    case runtime::ChildState::kSucceeded:
+      return TaskState::kSucceeded;
+    case runtime::ChildState::kCheckFailed:
+      return TaskState::kCheckFailed;
+    case runtime::ChildState::kCancelled:
+      return TaskState::kCancelled;
+    case runtime::ChildState::kFailed:
+      break;
+  }
+  return TaskState::kFailed;
+}
+
+TaskState task_state_of(store::RunState state) {
+  switch (state) {
+    case store::RunState::kRunning:
+      return TaskState::kRunning;
+    case store::RunState::kSucceeded:
+      return TaskState::kSucceeded;
+    case store::RunState::kCheckFailed:
+      return TaskState::kCheckFailed;
+    case store::RunState::kFailed:
+      break;
+  }
+  return TaskState::kFailed;
 }
 
 TaskStatus task_from_json(const nlohmann::json& j) {
@@ -30,7 +60,7 @@ TaskStatus task_from_json(const nlohmann::json& j) {
       if (d.is_string()) t.depends_on.push_back(d.get<std::string>());
     }
   }
-  t.state = j.value("state", "pending");
+  t.state = parse_task_state(j.value("state", "")).value_or(TaskState::kPending);
   t.run_id = j.value("run_id", "");
   t.job_id = j.value("job_id", std::int64_t{0});
   t.attempts = j.value("attempts", 0);
@@ -49,14 +79,15 @@ std::string summary_of(const std::string& name, const std::vector<TaskStatus>& t
   std::vector<std::string> parts;
   std::vector<std::string> skipped;
   for (const auto& t : tasks) {
-    if (t.state == "succeeded") {
+    if (t.state == TaskState::kSucceeded) {
       ++succeeded;
-    } else if (t.state == "skipped") {
+    } else if (t.state == TaskState::kSkipped) {
       skipped.push_back(t.name);
     } else {
       std::string why = t.error.empty() ? t.summary : t.error;
       if (why.size() > 160) why = why.substr(0, 157) + "...";
-      parts.push_back(t.name + " " + t.state + (why.empty() ? "" : " (" + why + ")"));
+      parts.push_back(t.name + " " + std::string(task_state_name(t.state)) +
+                      (why.empty() ? "" : " (" + why + ")"));
     }
   }
   if (succeeded == tasks.size()) {
@@ -94,8 +125,8 @@ class Execution {
     }
     std::vector<TaskStatus> out;
     for (auto& t : tasks_) {
-      if (t.status.state == "pending") {
-        t.status.state = "skipped";
+      if (t.status.state == TaskState::kPending) {
+        t.status.state = TaskState::kSkipped;
         t.status.error = stop_ ? "the run was stopped" : t.status.error;
       }
       out.push_back(t.status);
@@ -127,12 +158,12 @@ class Execution {
     while (changed) {
       changed = false;
       for (auto& t : tasks_) {
-        if (t.status.state != "pending") continue;
+        if (t.status.state != TaskState::kPending) continue;
         for (const auto& dep : t.config->depends_on) {
           const Task* d = find(dep);
           if (!d || !ended_badly(d->status.state)) continue;
-          t.status.state = "skipped";
-          t.status.error = "task " + dep + " " + d->status.state;
+          t.status.state = TaskState::kSkipped;
+          t.status.error = "task " + dep + " " + std::string(task_state_name(d->status.state));
           changed = true;
           break;
         }
@@ -142,10 +173,10 @@ class Execution {
 
   void start_ready() {
     for (auto& t : tasks_) {
-      if (t.status.state != "pending") continue;
+      if (t.status.state != TaskState::kPending) continue;
       const bool ready = std::all_of(
           t.config->depends_on.begin(), t.config->depends_on.end(),
-          [&](const std::string& dep) { return find(dep)->status.state == "succeeded"; });
+          [&](const std::string& dep) { return find(dep)->status.state == TaskState::kSucceeded; });
       if (!ready) continue;
       runtime::ChildJob child{
           .spec = runtime::JobSpec{.kind = t.config->kind,
@@ -168,7 +199,7 @@ class Execution {
         ++ended_;
         cv_.notify_all();
       });
-      t.status.state = "running";
+      t.status.state = TaskState::kRunning;
       t.started = true;
     }
   }
@@ -184,23 +215,25 @@ class Execution {
       --ended_;
       if (t.result) {
         const runtime::ChildResult& r = *t.result;
-        t.status.state = std::string(runtime::child_state_name(r.state));
+        t.status.state = task_state_of(r.state);
         t.status.run_id = r.run_id;
         t.status.job_id = r.job_id;
         t.status.attempts = r.attempts;
         t.status.summary = r.summary;
         t.status.error = r.error;
       } else {
-        t.status.state = "failed";
+        t.status.state = TaskState::kFailed;
         t.status.error = t.result.error().to_string();
       }
-      log::info("workflow task ended",
-                {{"workflow", workflow_.name}, {"task", t.status.name}, {"state", t.status.state}});
+      log::info("workflow task ended", {{"workflow", workflow_.name},
+                                        {"task", t.status.name},
+                                        {"state", task_state_name(t.status.state)}});
       ++done_;
-      ctx_.progress(runtime::Progress{.phase = "workflow",
-                                      .done = done_,
-                                      .total = tasks_.size(),
-                                      .note = t.status.name + " " + t.status.state});
+      ctx_.progress(runtime::Progress{
+          .phase = "workflow",
+          .done = done_,
+          .total = tasks_.size(),
+          .note = t.status.name + " " + std::string(task_state_name(t.status.state))});
     }
   }
 
@@ -256,8 +289,9 @@ class WorkflowJob final : public runtime::JobKind {
     auto tasks = Execution(ctx, *workflow, key).run();
 
     // Say how each ended.
-    const bool passed = std::all_of(tasks.begin(), tasks.end(),
-                                    [](const TaskStatus& t) { return t.state == "succeeded"; });
+    const bool passed = std::all_of(tasks.begin(), tasks.end(), [](const TaskStatus& t) {
+      return t.state == TaskState::kSucceeded;
+    });
     json result = {{"workflow", name}, {"run_key", key}, {"tasks", json::array()}};
     for (const auto& t : tasks) result["tasks"].push_back(task_json(t));
     if (ctx.cancelled() && !passed) {
@@ -270,6 +304,35 @@ class WorkflowJob final : public runtime::JobKind {
 };
 
 }  // namespace
+
+std::string_view task_state_name(TaskState state) {
+  switch (state) {
+    case TaskState::kPending:
+      return "pending";
+    case TaskState::kRunning:
+      return "running";
+    case TaskState::kSucceeded:
+      return "succeeded";
+    case TaskState::kFailed:
+      return "failed";
+    case TaskState::kCheckFailed:
+      return "check_failed";
+    case TaskState::kCancelled:
+      return "cancelled";
+    case TaskState::kSkipped:
+      return "skipped";
+  }
+  return "failed";
+}
+
+std::optional<TaskState> parse_task_state(std::string_view name) {
+  for (const auto state :
+       {TaskState::kPending, TaskState::kRunning, TaskState::kSucceeded, TaskState::kFailed,
+        TaskState::kCheckFailed, TaskState::kCancelled, TaskState::kSkipped}) {
+    if (task_state_name(state) == name) return state;
+  }
+  return std::nullopt;
+}
 
 Status check_workflows(const config::Config& config, const runtime::JobKindRegistry& kinds) {
   std::vector<std::string> problems;
@@ -322,11 +385,16 @@ std::string task_key(std::string_view run_key, std::string_view task) {
 }
 
 json task_json(const TaskStatus& t) {
-  return json{{"name", t.name},       {"kind", t.kind},
-              {"target", t.target},   {"depends_on", t.depends_on},
-              {"state", t.state},     {"attempts", t.attempts},
-              {"run_id", t.run_id},   {"job_id", t.job_id},
-              {"summary", t.summary}, {"error", t.error}};
+  return json{{"name", t.name},
+              {"kind", t.kind},
+              {"target", t.target},
+              {"depends_on", t.depends_on},
+              {"state", task_state_name(t.state)},
+              {"attempts", t.attempts},
+              {"run_id", t.run_id},
+              {"job_id", t.job_id},
+              {"summary", t.summary},
+              {"error", t.error}};
 }
 
 std::string workflow_of(const store::RunRecord& run) {
@@ -364,7 +432,7 @@ Result<RunStatus> run_status(store::Store& store, const config::Config& config,
       status.run_id = task_run->run_id;
       status.summary = task_run->summary;
       status.error = task_run->error;
-      status.state = std::string(store::run_state_name(task_run->state));
+      status.state = task_state_of(task_run->state);
     }
     out.tasks.push_back(std::move(status));
   }

@@ -54,13 +54,24 @@ std::vector<config::Schedule> trigger_schedules(const config::Config& config);
 std::string run_key(const store::RunRecord& run);
 std::string task_key(std::string_view run_key, std::string_view task);
 
+enum class TaskState {
+  kPending,  // not started yet
+  kRunning,  // its job runs (or is queued)
+  kSucceeded,
+  kFailed,       // it could not run or failed on the way (runtime error)
+  kCheckFailed,  // it ran and a check it makes failed
+  kCancelled,
+  kSkipped,  // a task it depends on ended without success, or the run stopped
+};
+std::string_view task_state_name(TaskState state);
+std::optional<TaskState> parse_task_state(std::string_view name);
+
 struct TaskStatus {
   std::string name;
   std::string kind;
   std::string target;
   std::vector<std::string> depends_on;
-  // pending, running, succeeded, failed, check_failed, cancelled, skipped
-  std::string state = "pending";
+  TaskState state = TaskState::kPending;
   std::string run_id;       // its latest run, when one started
   std::int64_t job_id = 0;  // its queued job, when it was queued
   int attempts = 0;
