@@ -135,7 +135,9 @@ int cmd_workflow_run(Session& s, const WorkflowArgs& a) {
     return report(make_error(ErrorCode::kNotFound, "unknown workflow \"" + a.name + "\"")
                       .with_hint("`dbops workflow list` lists the workflows"));
   }
-  if (auto st = ops::workflow::check_workflows(config, kinds); !st) return report(st.error());
+  if (auto st = ops::workflow::check_workflows(config, kinds, a.name); !st) {
+    return report(st.error());
+  }
 
   // Queued: the agents run it, its tasks become jobs of their own.
   if (a.enqueue) {

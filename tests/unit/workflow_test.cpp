@@ -279,6 +279,10 @@ TEST_F(WorkflowTest, TasksAreCheckedAgainstTheRegistry) {
   EXPECT_NE(st.error().message.find("task \"y\""), std::string::npos);
   EXPECT_NE(st.error().message.find("unknown target \"t2\""), std::string::npos);
   EXPECT_NE(st.error().message.find("task \"z\""), std::string::npos);
+  // Another workflow's problems are not this one's.
+  config_.workflows.push_back(config::Workflow{.name = "fine", .tasks = {task("a")}});
+  EXPECT_TRUE(check_workflows(config_, kinds_, "fine"));
+  EXPECT_FALSE(check_workflows(config_, kinds_, "w"));
 }
 
 // The scheduler finds where a schedule stands from the greatest key that

@@ -334,9 +334,11 @@ std::optional<TaskState> parse_task_state(std::string_view name) {
   return std::nullopt;
 }
 
-Status check_workflows(const config::Config& config, const runtime::JobKindRegistry& kinds) {
+Status check_workflows(const config::Config& config, const runtime::JobKindRegistry& kinds,
+                       std::string_view only) {
   std::vector<std::string> problems;
   for (const auto& w : config.workflows) {
+    if (!only.empty() && w.name != only) continue;
     for (const auto& t : w.tasks) {
       if (auto problem = runtime::check_job(kinds, config, t.kind, t.target, t.params_json)) {
         problems.push_back(

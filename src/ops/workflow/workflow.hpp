@@ -39,7 +39,9 @@ inline constexpr std::string_view kKind = "workflow";
 // their kinds exist, a kind that needs a target has one, their params fit
 // the kind. kConfig listing every problem, one per line, each naming the
 // workflow, the task and its line.
-Status check_workflows(const config::Config& config, const runtime::JobKindRegistry& kinds);
+// `only`: just the workflow of that name.
+Status check_workflows(const config::Config& config, const runtime::JobKindRegistry& kinds,
+                       std::string_view only = {});
 
 // The queued job of one run of `workflow`: kind workflow, its timeout and
 // max_attempts; not exclusive.
