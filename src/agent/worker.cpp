@@ -216,29 +216,19 @@ Result<std::size_t> Worker::poll_once() {
   // (those jobs would sit under this agent's lease with nothing running).
   std::vector<store::QueuedJob> jobs;
   std::optional<Error> error;
-  if (room > 0 && !other_kinds_.empty()) {
-    auto claimed = queue_.claim({.owner = options_.owner,
-                                 .max_jobs = room,
-                                 .lease = options_.lease,
-                                 .kinds = other_kinds_});
-    if (claimed) {
-      jobs = std::move(*claimed);
-    } else {
-      error = std::move(claimed).error();
+  const auto claim_into = [&](const std::vector<std::string>& kinds, std::size_t max_jobs) {
+    if (max_jobs == 0 || kinds.empty()) return;
+    auto claimed = queue_.claim(
+        {.owner = options_.owner, .max_jobs = max_jobs, .lease = options_.lease, .kinds = kinds});
+    if (!claimed) {
+      if (!error) error = std::move(claimed).error();
+      return;
     }
-  }
+    for (auto& job : *claimed) jobs.push_back(std::move(job));
+  };
+  claim_into(other_kinds_, room);
   const std::size_t others = jobs.size();
-  if (waiting_room > 0 && !waiting_kinds_.empty()) {
-    auto claimed = queue_.claim({.owner = options_.owner,
-                                 .max_jobs = waiting_room,
-                                 .lease = options_.lease,
-                                 .kinds = waiting_kinds_});
-    if (claimed) {
-      for (auto& job : *claimed) jobs.push_back(std::move(job));
-    } else if (!error) {
-      error = std::move(claimed).error();
-    }
-  }
+  claim_into(waiting_kinds_, waiting_room);
   std::lock_guard lock(mu_);
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     auto r = std::make_unique<Running>();
